@@ -1,0 +1,243 @@
+package smtpstate
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Sequence-space comparisons (RFC 1982 serial arithmetic).
+func seqDiff(a, b uint32) int64 { return int64(int32(a - b)) }
+func seqLT(a, b uint32) bool    { return int32(a-b) < 0 }
+func seqGT(a, b uint32) bool    { return int32(a-b) > 0 }
+
+// challengeWindow is how soon after a RST a pure ACK from its receiver counts
+// as an RFC 5961 challenge ACK.
+const challengeWindow = time.Second
+
+// Packet records the TCP facts of one segment. Call it before delivering the
+// segment's bytes.
+func (c *Conn) Packet(p *Packet) {
+	r := &c.rec
+	idle := 0.0
+	if !c.lastPkt.IsZero() {
+		idle = p.Time.Sub(c.lastPkt).Seconds()
+	}
+	if idle > r.MaxIdle {
+		r.MaxIdle, r.MaxIdleFrame = round3(idle), p.Frame
+	}
+	if r.TS.IsZero() {
+		r.TS = Time{p.Time}
+		r.FirstFrame = p.Frame
+	}
+	if p.Time.After(c.lastPkt) {
+		c.lastPkt = p.Time
+		r.EndTS = Time{p.Time}
+	}
+	r.LastFrame = p.Frame
+	f := c.dir(p.Dir)
+	f.Packets++
+	f.PayloadBytes += int64(p.PayloadLen)
+	if f.FirstTS.IsZero() {
+		f.FirstTS = Time{p.Time}
+	}
+	f.LastTS = Time{p.Time}
+	if p.PayloadLen > 0 {
+		f.LastDataTS = Time{p.Time}
+		f.LastDataFrm = p.Frame
+	}
+	if p.HasMAC {
+		if !f.hasMAC {
+			f.hasMAC, f.macFirst = true, p.SrcMAC
+			f.MAC = macString(p.SrcMAC)
+		} else if p.SrcMAC != f.macFirst && !p.Flags.Has(FlagRST) {
+			f.MACChanged = true
+		}
+	}
+	rst := p.Flags.Has(FlagRST)
+	if !rst {
+		addTTL(f, p.TTL)
+		if p.HasIPID {
+			f.LastIPID, f.HasIPID = p.IPID, true
+		}
+	}
+	c.trackSeq(f, p)
+	if p.Flags.Has(FlagACK) && !rst {
+		c.trackAck(p)
+	}
+	if p.Flags.Has(FlagFIN) && !rst {
+		f.FINCount++
+		if f.FIN == nil {
+			f.FIN = &Segment{Frame: p.Frame, TS: Time{p.Time}, Seq: p.Seq + uint32(p.PayloadLen), TTL: p.TTL, Data: p.PayloadLen}
+		}
+		c.firstClose()
+	}
+	if rst {
+		c.recordRST(f, p, idle)
+	} else {
+		c.prevGap = idle
+	}
+	// A pure ACK from the receiver of a recent RST is a challenge ACK.
+	if c.lastRST != nil && c.lastRST.ChallengeACK == 0 && p.Dir != c.lastRSTd &&
+		p.Flags == FlagACK && p.PayloadLen == 0 && p.Time.Sub(c.lastRST.TS.Time) <= challengeWindow {
+		c.lastRST.ChallengeACK = p.Frame
+	}
+}
+
+func (c *Conn) firstClose() {
+	if !c.closed {
+		c.closed = true
+		c.closeAt = c.state
+	}
+}
+
+func (c *Conn) trackSeq(f *DirFacts, p *Packet) {
+	fin := p.Flags.Has(FlagFIN)
+	if p.Flags.Has(FlagSYN) {
+		if f.SYNFrame == 0 {
+			f.SYNFrame, f.ISN = p.Frame, p.Seq
+		}
+		if !f.seqInit {
+			f.seqInit, f.nextSeq = true, p.Seq+1
+		}
+		return
+	}
+	end := p.Seq + uint32(p.PayloadLen)
+	if fin {
+		end++
+	}
+	if !f.seqInit {
+		f.seqInit, f.nextSeq = true, end
+		return
+	}
+	if p.Flags.Has(FlagRST) {
+		return
+	}
+	if c.rstSeen[p.Dir] && f.DataAfterRST == 0 && (p.PayloadLen > 0 || fin) && !seqLT(p.Seq, c.rstSeq[p.Dir]) {
+		f.DataAfterRST = p.Frame
+	}
+	if p.PayloadLen <= 1 && !fin && p.Seq+1 == f.nextSeq {
+		f.KeepAlives++
+		return
+	}
+	if p.PayloadLen == 0 && !fin {
+		return
+	}
+	switch {
+	case seqLT(p.Seq, f.nextSeq):
+		f.Retrans++
+		if fin && f.FIN != nil && p.Seq+uint32(p.PayloadLen) == f.FIN.Seq {
+			f.FINRetrans++
+		}
+		if f.runLen > 0 && p.Seq == f.runSeq {
+			f.runLen++
+		} else {
+			finishRun(f)
+			f.runSeq, f.runLen, f.runFirst, f.runT0, f.runAcked = p.Seq, 1, p.Frame, p.Time, false
+		}
+		if f.RetransRun == nil || f.runLen > f.RetransRun.Count || (f.RetransRun.Seq == f.runSeq && f.RetransRun.FirstFrame == f.runFirst) {
+			f.RetransRun = &Run{Seq: f.runSeq, Count: f.runLen, FirstFrame: f.runFirst, Span: p.Time.Sub(f.runT0).Seconds(), Acked: f.runAcked}
+		}
+	case seqGT(p.Seq, f.nextSeq):
+		f.OutOfOrder++
+	}
+	if seqGT(end, f.nextSeq) {
+		f.nextSeq = end
+	}
+}
+
+// finishRun folds the current run's acknowledgement state into RetransRun.
+func finishRun(f *DirFacts) {
+	if f.RetransRun != nil && f.RetransRun.Seq == f.runSeq && f.RetransRun.FirstFrame == f.runFirst {
+		f.RetransRun.Acked = f.runAcked
+	}
+}
+
+func (c *Conn) trackAck(p *Packet) {
+	f := c.dir(p.Dir)
+	peer := c.dir(p.Dir.Other())
+	if !f.ackInit || seqGT(p.Ack, f.ackMax) {
+		f.ackInit, f.ackMax = true, p.Ack
+	}
+	if peer.runLen > 0 && seqGT(p.Ack, peer.runSeq) {
+		peer.runAcked = true
+		finishRun(peer)
+	}
+	if peer.seqInit && seqGT(p.Ack, peer.nextSeq) {
+		// The peer's bytes were acknowledged but never captured.
+		peer.AckedUnseen += seqDiff(p.Ack, peer.nextSeq)
+		peer.nextSeq = p.Ack
+		c.anomaly("capture_loss")
+	}
+	if p.Window == 0 && !p.Flags.Has(FlagSYN) {
+		f.ZeroWindows++
+	}
+}
+
+func (c *Conn) recordRST(f *DirFacts, p *Packet, idle float64) {
+	x := RST{Frame: p.Frame, TS: Time{p.Time}, Seq: p.Seq, Ack: p.Ack, HasACK: p.Flags.Has(FlagACK),
+		TTL: p.TTL, IPID: p.IPID, Window: p.Window, AfterIdle: round3(idle), ResumeGap: round3(idle)}
+	if idle < 1 {
+		x.ResumeGap = round3(c.prevGap)
+	}
+	if f.seqInit {
+		x.SeqKnown = true
+		x.SeqDelta = seqDiff(p.Seq, f.nextSeq)
+	}
+	if len(p.Payload) > 0 {
+		x.Payload = printable(p.Payload)
+	}
+	if p.HasMAC && f.hasMAC && p.SrcMAC != f.macFirst {
+		x.MAC = macString(p.SrcMAC)
+	}
+	if !c.rstSeen[p.Dir] {
+		c.rstSeen[p.Dir], c.rstSeq[p.Dir] = true, p.Seq
+	}
+	c.firstClose()
+	if len(f.RSTs) < maxRSTs {
+		f.RSTs = append(f.RSTs, x)
+		c.lastRST, c.lastRSTd = &f.RSTs[len(f.RSTs)-1], p.Dir
+	}
+}
+
+func addTTL(f *DirFacts, ttl uint8) {
+	for i := range f.TTLs {
+		if f.TTLs[i].TTL == ttl {
+			f.TTLs[i].Count++
+			return
+		}
+	}
+	if len(f.TTLs) < 4 {
+		f.TTLs = append(f.TTLs, TTLCount{TTL: ttl, Count: 1})
+	}
+}
+
+func sortTTLs(f *DirFacts) {
+	sort.SliceStable(f.TTLs, func(i, j int) bool { return f.TTLs[i].Count > f.TTLs[j].Count })
+}
+
+func macString(m [6]byte) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+func round3(v float64) float64 {
+	return float64(int64(v*1000+0.5)) / 1000
+}
+
+// printable escapes bytes for a report: printable ASCII kept, others \xNN.
+func printable(b []byte) string {
+	const hex = "0123456789abcdef"
+	if len(b) > 128 {
+		b = b[:128]
+	}
+	out := make([]byte, 0, len(b))
+	for _, ch := range b {
+		switch {
+		case ch >= 0x20 && ch < 0x7f && ch != '\\':
+			out = append(out, ch)
+		default:
+			out = append(out, '\\', 'x', hex[ch>>4], hex[ch&15])
+		}
+	}
+	return string(out)
+}
