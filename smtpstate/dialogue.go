@@ -429,7 +429,6 @@ func (c *Conn) extensions(lines []string) {
 func (c *Conn) enterTLS(mode string) {
 	c.rec.TLS, c.rec.TLSMode = true, mode
 	c.rec.TLSInfo = &TLSFacts{}
-	c.rec.SMTP = true
 	c.mode, c.state = modeTLS, StateTLS
 	for _, p := range c.pending {
 		if p.verb != "STARTTLS" {

@@ -3,6 +3,7 @@ package smtpstate
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 )
 
@@ -105,6 +106,10 @@ func ClassifyWith(r *Record, p Params) *Ending {
 	k.flags()
 	k.decide()
 	k.consequences()
+	sort.SliceStable(e.Evidence, func(i, j int) bool {
+		a, b := e.Evidence[i].Frame, e.Evidence[j].Frame
+		return a != 0 && (b == 0 || a < b)
+	})
 	return e
 }
 

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/smtpcap/smtpcap/capture"
+	"github.com/smtpcap/smtpcap/reassembly"
+	"github.com/smtpcap/smtpcap/smtpstate"
+	"github.com/smtpcap/smtpcap/smtpstate/report"
+)
+
+func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("analyze", pflag.ContinueOnError)
+	fs.Usage = func() {}
+	files := fs.StringArrayP("read", "r", nil, "capture file (pcap, pcapng, .gz, .zst; - for stdin); repeat to merge files in time order")
+	jsonOut := fs.Bool("json", false, "write JSON lines (Zeek field names) instead of the table")
+	ports := fs.UintSlice("port", nil, "additional SMTP server port (repeatable)")
+	idle := fs.Duration("idle-timeout", 2*time.Hour, "finalize a session after this much capture time without packets")
+	quiet := fs.BoolP("quiet", "q", false, "no progress on stderr")
+	utc := fs.Bool("utc", true, "print times in UTC (else local time)")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if len(*files) == 0 {
+		fmt.Fprintln(stderr, "smtpcap analyze: -r FILE is required")
+		return exitUsage
+	}
+	opt := reassembly.Options{IdleTimeout: *idle}
+	if len(*ports) > 0 {
+		opt.Ports = append([]uint16(nil), reassembly.DefaultPorts...)
+		for _, p := range *ports {
+			if p == 0 || p > 65535 {
+				fmt.Fprintf(stderr, "smtpcap analyze: bad port %d\n", p)
+				return exitUsage
+			}
+			opt.Ports = append(opt.Ports, uint16(p))
+		}
+	}
+	src, err := capture.Open(*files, capture.Options{Filter: joinFilter(fs.Args())})
+	if err != nil {
+		fmt.Fprintf(stderr, "smtpcap: %v\n", err)
+		return exitError
+	}
+	defer src.Close()
+
+	var records []*smtpstate.Record
+	an := reassembly.New(opt, func(r *smtpstate.Record) { records = append(records, r) })
+	prog := newProgress(stderr, !*quiet && isTerminal(stderr), src)
+	for i := 0; ; i++ {
+		f, ok := src.Next()
+		if !ok {
+			break
+		}
+		an.Frame(f.Number, f.LinkType, f.CI, f.Data)
+		if i&0xffff == 0 {
+			if ctx.Err() != nil {
+				fmt.Fprintln(stderr, "smtpcap: interrupted; reporting what was read")
+				break
+			}
+			prog.update()
+		}
+	}
+	an.Close()
+	prog.done()
+	for _, w := range src.Warnings() {
+		fmt.Fprintf(stderr, "smtpcap: warning: %s\n", w)
+	}
+	report.Sort(records)
+	loc := time.UTC
+	if !*utc {
+		loc = time.Local
+	}
+	if *jsonOut {
+		err = report.JSONLines(stdout, records)
+	} else {
+		err = report.Text(stdout, records, loc)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "smtpcap: writing output: %v\n", err)
+		return exitError
+	}
+	if err := src.Err(); err != nil {
+		fmt.Fprintf(stderr, "smtpcap: %v (sessions before it are reported)\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// progress prints bytes read to stderr a few times a second, only on a TTY.
+type progress struct {
+	w    io.Writer
+	on   bool
+	src  *capture.Source
+	last time.Time
+}
+
+func newProgress(w io.Writer, on bool, src *capture.Source) *progress {
+	return &progress{w: w, on: on, src: src}
+}
+
+func (p *progress) update() {
+	if !p.on || time.Since(p.last) < 250*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	fmt.Fprintf(p.w, "\r%.1f MB read", float64(p.src.BytesRead())/1e6)
+}
+
+func (p *progress) done() {
+	if p.on && !p.last.IsZero() {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

@@ -1,0 +1,126 @@
+package reassembly
+
+import (
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/ip4defrag"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// decoder holds the layer instances shared by the per-link-type parsers,
+// so decoding allocates nothing in the steady state.
+type decoder struct {
+	eth     layers.Ethernet
+	dot1q   layers.Dot1Q
+	sll     layers.LinuxSLL
+	sll2    layers.LinuxSLL2
+	loop    layers.Loopback
+	ip4     layers.IPv4
+	ip6     layers.IPv6
+	ip6ext  layers.IPv6ExtensionSkipper
+	gre     layers.GRE
+	erspan  layers.ERSPANII
+	udp     layers.UDP
+	vxlan   layers.VXLAN
+	tcp     layers.TCP
+	payload gopacket.Payload
+	parsers map[layers.LinkType]*gopacket.DecodingLayerParser
+	decoded []gopacket.LayerType
+	defrag  *ip4defrag.IPv4Defragmenter
+	fragTCP layers.TCP
+
+	// facts of the last decode
+	hasMAC bool
+	ipv6   bool
+}
+
+func newDecoder() *decoder {
+	d := &decoder{parsers: map[layers.LinkType]*gopacket.DecodingLayerParser{}, decoded: make([]gopacket.LayerType, 0, 16)}
+	d.defrag = ip4defrag.NewIPv4Defragmenter()
+	return d
+}
+
+func (d *decoder) parser(lt layers.LinkType) *gopacket.DecodingLayerParser {
+	if p, ok := d.parsers[lt]; ok {
+		return p
+	}
+	var first gopacket.LayerType
+	switch lt {
+	case layers.LinkTypeEthernet:
+		first = layers.LayerTypeEthernet
+	case layers.LinkTypeLinuxSLL:
+		first = layers.LayerTypeLinuxSLL
+	case layers.LinkTypeLinuxSLL2:
+		first = layers.LayerTypeLinuxSLL2
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		first = layers.LayerTypeLoopback
+	case layers.LinkTypeIPv4:
+		first = layers.LayerTypeIPv4
+	case layers.LinkTypeIPv6:
+		first = layers.LayerTypeIPv6
+	default: // raw IP (101, 12): the version nibble decides, see decode
+		first = layers.LayerTypeIPv4
+	}
+	p := gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.ip6ext,
+		&d.gre, &d.erspan, &d.udp, &d.vxlan, &d.tcp, &d.payload)
+	p.IgnoreUnsupported = true
+	d.parsers[lt] = p
+	return p
+}
+
+var rawIP6 = layers.LinkType(229)
+
+// decode fills the layers; it reports whether a TCP segment was found.
+func (d *decoder) decode(lt layers.LinkType, data []byte) (tcp bool, err error) {
+	if (lt == layers.LinkTypeRaw || lt == 12) && len(data) > 0 && data[0]>>4 == 6 {
+		lt = rawIP6
+	}
+	if lt == rawIP6 {
+		lt = layers.LinkTypeIPv6
+	}
+	p := d.parser(lt)
+	err = p.DecodeLayers(data, &d.decoded)
+	d.hasMAC, d.ipv6 = false, false
+	ip := false
+	for _, t := range d.decoded {
+		switch t {
+		case layers.LayerTypeEthernet:
+			d.hasMAC = true
+		case layers.LayerTypeIPv4:
+			d.ipv6, ip = false, true
+		case layers.LayerTypeIPv6:
+			d.ipv6, ip = true, true
+		case layers.LayerTypeTCP:
+			tcp = true
+		}
+	}
+	if !ip {
+		return false, err
+	}
+	if !tcp && !d.ipv6 && (d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0) && d.ip4.Protocol == layers.IPProtocolTCP {
+		return d.reassembleFragment()
+	}
+	if tcp {
+		return true, nil
+	}
+	return false, err
+}
+
+// reassembleFragment feeds an IPv4 fragment to the defragmenter; when the
+// datagram is complete its TCP segment is decoded into d.tcp.
+func (d *decoder) reassembleFragment() (bool, error) {
+	// The defragmenter keeps the layer until the datagram is complete, and
+	// frame buffers are reused: give it its own copy.
+	ip := new(layers.IPv4)
+	*ip = d.ip4
+	ip.Payload = append([]byte(nil), d.ip4.Payload...)
+	ip.Contents, ip.Options = nil, nil
+	whole, err := d.defrag.DefragIPv4(ip)
+	if err != nil || whole == nil {
+		return false, err
+	}
+	d.ip4 = *whole
+	if err := d.tcp.DecodeFromBytes(whole.Payload, gopacket.NilDecodeFeedback); err != nil {
+		return false, err
+	}
+	return true, nil
+}
