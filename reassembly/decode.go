@@ -21,6 +21,7 @@ type decoder struct {
 	erspan  layers.ERSPANII
 	udp     layers.UDP
 	vxlan   layers.VXLAN
+	etag    etag
 	tcp     layers.TCP
 	payload gopacket.Payload
 	parsers map[layers.LinkType]*gopacket.DecodingLayerParser
@@ -61,7 +62,7 @@ func (d *decoder) parser(lt layers.LinkType) *gopacket.DecodingLayerParser {
 		first = layers.LayerTypeIPv4
 	}
 	p := gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.ip6ext,
-		&d.gre, &d.erspan, &d.udp, &d.vxlan, &d.tcp, &d.payload)
+		&d.gre, &d.erspan, &d.udp, &d.vxlan, &d.etag, &d.tcp, &d.payload)
 	p.IgnoreUnsupported = true
 	d.parsers[lt] = p
 	return p

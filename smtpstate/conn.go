@@ -41,6 +41,10 @@ type Conn struct {
 	nTrans    int // transactions seen (may exceed len(rec.Trans))
 	reply     replyAcc
 	bareLF    bool
+	cliPre    bool  // inside a client's HTTP CONNECT preamble
+	srvPre    int   // bytes of server preamble skipped
+	cliPreN   int   // bytes of client binary preamble skipped
+	dataBytes int64 // bytes consumed in DATA mode since the last DATA command
 	swapped   bool
 	preAuth   State
 	bdatFrame uint64

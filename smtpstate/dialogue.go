@@ -72,6 +72,12 @@ func (c *Conn) clientLine(frame uint64, ts time.Time) {
 		c.push(pendingCmd{verb: "AUTH-DATA", frame: frame, ts: ts, tx: -1})
 		return
 	}
+	if c.rec.Greeting == "" && c.rec.Replies == 0 {
+		var skip bool
+		if line, skip = c.clientPreamble(line); skip {
+			return
+		}
+	}
 	if len(line) == 0 {
 		c.anomaly("empty_command")
 		return
@@ -96,7 +102,8 @@ func (c *Conn) clientLine(frame uint64, ts time.Time) {
 			p.rcpt = len(t.Rcpts) - 1
 		}
 	case "DATA":
-		c.mode, c.dataDot, c.bareLF = modeData, dsLineStart, false
+		c.implicitTrans(&p, frame)
+		c.mode, c.dataDot, c.bareLF, c.dataBytes = modeData, dsLineStart, false, 0
 		c.state = StateData
 		if t := c.curTrans(); t != nil {
 			t.DataCmd = "DATA"
@@ -107,6 +114,7 @@ func (c *Conn) clientLine(frame uint64, ts time.Time) {
 			c.anomaly("bdat_invalid_size")
 			break
 		}
+		c.implicitTrans(&p, frame)
 		c.state = StateBDAT
 		c.bdatLast, c.bdatFrame, c.bdatTS = last, frame, ts
 		p.last = last
@@ -119,6 +127,11 @@ func (c *Conn) clientLine(frame uint64, ts time.Time) {
 			c.chunkDone()
 		}
 		return
+	case "RSET":
+		c.curIdx = -1 // commands after RSET belong to a new transaction
+		if c.state == StateMail || c.state == StateRcpt {
+			c.state = StateHelo
+		}
 	case "QUIT":
 		if t := c.curTrans(); t != nil && t.FinalReply == "" && t.Outcome == "" {
 			t.Outcome = "quit"
@@ -200,6 +213,16 @@ func isMasked(v string) bool {
 	return true
 }
 
+// implicitTrans opens a transaction for DATA/BDAT sent without MAIL, so its
+// data and final reply are still accounted for.
+func (c *Conn) implicitTrans(p *pendingCmd, frame uint64) {
+	if c.curTrans() == nil {
+		c.anomaly("data_without_mail")
+		c.newTrans("", frame)
+		p.tx = c.curIdx
+	}
+}
+
 func (c *Conn) newTrans(from string, frame uint64) {
 	c.nTrans++
 	if len(c.rec.Trans) >= maxTrans {
@@ -213,6 +236,12 @@ func (c *Conn) newTrans(from string, frame uint64) {
 
 func (c *Conn) serverLine(frame uint64, ts time.Time) {
 	line, bare := lineText(&c.srv)
+	if c.rec.Replies == 0 && c.reply.n == 0 && !isReplyLine(line) {
+		var skip bool
+		if line, skip = c.serverPreamble(line); skip {
+			return
+		}
+	}
 	if len(line) < 3 || !isDigit(line[0]) || !isDigit(line[1]) || !isDigit(line[2]) || (len(line) > 3 && line[3] != ' ' && line[3] != '-') {
 		if c.rec.Replies == 0 && c.reply.n == 0 {
 			// The server's first line is not a reply: not SMTP.
@@ -251,6 +280,62 @@ func (c *Conn) serverLine(frame uint64, ts time.Time) {
 	c.onReply(frame, ts)
 }
 
+func isReplyLine(l []byte) bool {
+	return len(l) >= 3 && isDigit(l[0]) && isDigit(l[1]) && isDigit(l[2]) && (len(l) == 3 || l[3] == ' ' || l[3] == '-')
+}
+
+// A proxy may stand before the dialogue: HTTP CONNECT (a request line,
+// headers, an empty line) or SOCKS5 (binary, no line breaks). Preambles are
+// skipped only before the greeting and are bounded.
+const maxPreamble = 4096
+
+func (c *Conn) clientPreamble(line []byte) ([]byte, bool) {
+	if c.cliPre {
+		if len(line) == 0 {
+			c.cliPre = false
+		}
+		return line, true
+	}
+	if bytes.HasPrefix(line, []byte("CONNECT ")) && bytes.Contains(line, []byte(" HTTP/1.")) {
+		c.anomaly("proxy_preamble")
+		c.cliPre = true
+		return line, true
+	}
+	if len(line) > 0 && line[0] < 0x20 && line[0] != '\t' && c.cliPreN < maxPreamble {
+		c.cliPreN += len(line) + 1
+		c.anomaly("proxy_preamble")
+		for _, v := range []string{"EHLO ", "HELO ", "ehlo ", "helo "} {
+			if i := bytes.Index(line, []byte(v)); i > 0 {
+				return line[i:], false
+			}
+		}
+		return line, true
+	}
+	return line, false
+}
+
+func (c *Conn) serverPreamble(line []byte) ([]byte, bool) {
+	if c.srvPre > maxPreamble {
+		return line, false
+	}
+	c.srvPre += len(line) + 1
+	if bytes.HasPrefix(line, []byte("HTTP/1.")) || c.srvPre > 0 && c.anomSeen["proxy_preamble"] && !bytes.Contains(line, []byte("220")) {
+		c.anomaly("proxy_preamble")
+		return line, true
+	}
+	if len(line) > 0 && line[0] < 0x20 && line[0] != '\t' {
+		// Binary (SOCKS) bytes; a 0x0a inside them ends a "line" early.
+		c.anomaly("proxy_preamble")
+		for _, g := range []string{"220 ", "220-"} {
+			if i := bytes.Index(line, []byte(g)); i > 0 && i <= 64 {
+				return line[i:], false
+			}
+		}
+		return line, true
+	}
+	return line, false
+}
+
 func replyCode(s string) int {
 	if len(s) < 3 {
 		return 0
@@ -264,11 +349,14 @@ func replyCode(s string) int {
 func (c *Conn) onReply(frame uint64, ts time.Time) {
 	rp := &c.reply
 	code := replyCode(rp.code)
-	if len(c.pending) == 0 {
-		if c.rec.Greeting == "" && c.state == StateConnect {
-			c.greeting(rp.first, code)
-			return
+	if c.rec.Replies == 1 && c.rec.Greeting == "" && (len(c.pending) == 0 || code == 220 || code == 421 || code == 554) {
+		if len(c.pending) > 0 {
+			c.anomaly("client_spoke_before_greeting")
 		}
+		c.greeting(rp.first, code)
+		return
+	}
+	if len(c.pending) == 0 {
 		if len(c.rec.Unsolicited) < maxUnsolic {
 			c.rec.Unsolicited = append(c.rec.Unsolicited, Exchange{Reply: rp.last, ReplyFrame: frame, ReplyTS: Time{ts}})
 		}
@@ -284,7 +372,7 @@ func (c *Conn) onReply(frame uint64, ts time.Time) {
 
 func (c *Conn) greeting(text string, code int) {
 	c.rec.Greeting = text
-	if code/100 == 2 {
+	if code/100 == 2 && c.state == StateConnect {
 		c.state = StateGreeted
 	}
 	if code == 421 {
@@ -335,7 +423,7 @@ func (c *Conn) transition(p pendingCmd, rp *replyAcc, code int, frame uint64, ts
 			if t != nil && t.Outcome == "" {
 				t.Outcome = "rejected"
 			}
-			if c.mode == modeData && (t == nil || t.BodyBytes == 0) {
+			if c.mode == modeData && c.dataBytes == 0 {
 				c.mode = modeCommand
 			}
 			if c.state == StateData {
@@ -353,14 +441,8 @@ func (c *Conn) transition(p pendingCmd, rp *replyAcc, code int, frame uint64, ts
 		}
 	case "RSET":
 		if ok {
-			for i := range c.rec.Trans {
-				if x := &c.rec.Trans[i]; x.Outcome == "" && x.FinalReply == "" {
-					x.Outcome = "reset"
-				}
-			}
-			c.curIdx = -1
-			if c.state != StateQuit && c.state != StateClosed {
-				c.state = StateHelo
+			if t != nil && t.Outcome == "" && t.FinalReply == "" {
+				t.Outcome = "reset"
 			}
 		}
 	case "QUIT":

@@ -28,6 +28,7 @@ import (
 //	firewall_idle_expiry  an idle gap, then the firewall's RST (or silence) when traffic resumed
 //	silent_drop           retransmissions never acknowledged while the peer is seen
 //	handshake_failed      no established connection (no answer, or refused)
+//	tls_end               a FIN inside TLS (QUIT, if any, is encrypted; TCP facts only)
 //	capture_ended         the capture stops with the session open
 //	undetermined          the evidence does not decide
 type Ending struct {
@@ -175,6 +176,10 @@ func (k *classifier) decide() {
 	}
 	if fc.kind == "rst" {
 		k.rst(fc)
+		return
+	}
+	if r.PhaseAtEnd == StateTLS {
+		k.tlsEnd(fc)
 		return
 	}
 	if fc.dir == FromClient {
@@ -331,6 +336,33 @@ func (k *classifier) open() {
 	}
 	k.set("capture_ended", "unknown", "none", "high", reason)
 	k.e.Confirm = "a longer capture, or the ESA mail log for this connection"
+}
+
+// tlsEnd judges a FIN inside TLS from TCP and record-header facts only: the
+// QUIT and 221 (if any) are encrypted.
+func (k *classifier) tlsEnd(fc *closeEvent) {
+	r := k.r
+	k.ev(fc.frame, fc.ts, "%s FIN inside TLS", fc.dir)
+	if r.LastReplyAt != nil {
+		k.ev(r.LastReplyAt.ReplyFrame, r.LastReplyAt.ReplyTS, "last plaintext reply %q", r.LastReplyAt.Reply)
+	}
+	why := fmt.Sprintf("the session ended inside TLS; the %s closed first", fc.dir)
+	t := r.TLSInfo
+	if t != nil {
+		if t.ClientAlerts+t.ServerAlerts > 0 {
+			why += fmt.Sprintf(" after TLS alert records (client %d, server %d): a graceful TLS shutdown", t.ClientAlerts, t.ServerAlerts)
+		}
+		if t.LastRecordFrom != "" {
+			why += "; the last TLS record came from the " + t.LastRecordFrom
+		}
+	}
+	conf := "medium"
+	if r.Client.Packets == 0 || r.Server.Packets == 0 {
+		conf = "low"
+	}
+	k.set("tls_end", fc.dir.String(), "fin", conf, why)
+	k.e.RunnerUp = fc.dir.String() + "_fin without QUIT: the QUIT/221 exchange cannot be seen inside TLS"
+	k.e.Confirm = "the server's log (a QUIT in the TLS session), or a capture with TLS keys"
 }
 
 func (k *classifier) clientFIN(fc *closeEvent) {

@@ -141,6 +141,7 @@ func (c *Conn) serverBytes(b []byte, frame uint64, ts time.Time) {
 }
 
 func (c *Conn) body(n int64) {
+	c.dataBytes += n
 	if t := c.curTrans(); t != nil {
 		t.BodyBytes += n
 	}
@@ -225,6 +226,7 @@ func (c *Conn) endOfData(frame uint64, ts time.Time) {
 		}
 	}
 	c.push(pendingCmd{verb: ".", frame: frame, ts: ts, tx: c.curIdx})
+	c.curIdx = -1 // the client is done with this transaction
 }
 
 func (c *Conn) chunkDone() {
@@ -234,6 +236,7 @@ func (c *Conn) chunkDone() {
 		if t := c.curTrans(); t != nil {
 			t.EndFrame, t.EndTS = c.bdatFrame, Time{c.bdatTS}
 		}
+		c.curIdx = -1
 	}
 }
 
