@@ -45,22 +45,24 @@ type Stats struct {
 
 // Analyzer consumes frames and emits one smtpstate.Record per session.
 type Analyzer struct {
-	opt     Options
-	ports   [65536 / 64]uint64 // bitmap of SMTP ports
-	dec     *decoder
-	asm     *reassembly.Assembler
-	pool    *reassembly.StreamPool
-	ctx     *pktCtx
-	detach  bool
-	table   map[connKey]*session
-	active  list // by last packet, open sessions
-	closed  list // by last packet, closed sessions
-	tombs   map[connKey]time.Time
-	now     time.Time
-	start   time.Time
-	lastTck time.Time
-	emit    func(*smtpstate.Record)
-	stats   Stats
+	opt       Options
+	ports     [65536 / 64]uint64 // bitmap of SMTP ports
+	dec       *decoder
+	asm       *reassembly.Assembler
+	pool      *reassembly.StreamPool
+	ctx       *pktCtx
+	detach    bool
+	flushReq  bool // a packet was held back until queued data is flushed
+	replaying bool // the held packet is being fed again
+	table     map[connKey]*session
+	active    list // by last packet, open sessions
+	closed    list // by last packet, closed sessions
+	tombs     map[connKey]time.Time
+	now       time.Time
+	start     time.Time
+	lastTck   time.Time
+	emit      func(*smtpstate.Record)
+	stats     Stats
 }
 
 type connKey [2]gopacket.Flow
@@ -146,6 +148,15 @@ func (a *Analyzer) Frame(number uint64, lt layers.LinkType, ci gopacket.CaptureI
 	}
 	tcp := &d.tcp
 	a.asm.AssembleWithContext(flow, tcp, c)
+	if a.flushReq {
+		// Capture loss acknowledged by the peer: flush what waits behind
+		// holes (it will never be filled), then feed the held packet again.
+		a.flushReq = false
+		a.asm.FlushWithOptions(reassembly.FlushOptions{T: ci.Timestamp.Add(time.Nanosecond)})
+		a.replaying = true
+		a.asm.AssembleWithContext(flow, tcp, c)
+		a.replaying = false
+	}
 	if a.detach {
 		// A queued page keeps this context: never overwrite it.
 		a.ctx, a.detach = new(pktCtx), false

@@ -95,6 +95,9 @@ func (w *stream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, gd reassembly.
 	s := w.s
 	d := w.dir(gd)
 	c := ac.(*pktCtx)
+	if a.replaying {
+		return w.acceptBytes(tcp, d, nextSeq, start)
+	}
 	p := smtpstate.Packet{Frame: c.frame, Time: ci.Timestamp, Dir: d, Flags: tcpFlags(tcp), Seq: tcp.Seq, Ack: tcp.Ack,
 		Window: tcp.Window, TTL: c.ttl, IPID: c.ipid, HasIPID: c.hasIPID, PayloadLen: len(tcp.Payload), SrcMAC: c.mac, HasMAC: c.hasMAC}
 	if tcp.RST && len(tcp.Payload) > 0 {
@@ -106,6 +109,20 @@ func (w *stream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, gd reassembly.
 		a.active.remove(s)
 		a.closed.pushBack(s)
 	}
+	// The peer acknowledges bytes we have not delivered: they are queued
+	// behind a hole the capture lost (the peer got them). Deliver them now,
+	// with the gap, before this packet's own bytes: hold it back, flush,
+	// and replay it (see Analyzer.Frame).
+	if o := d.Other(); tcp.ACK && s.posValid[o] && int32(tcp.Ack-s.pos[o]) > 0 && s.conn.Ahead(o, tcp.Ack) {
+		a.flushReq = true
+		return false
+	}
+	return w.acceptBytes(tcp, d, nextSeq, start)
+}
+
+// acceptBytes is the part of Accept that concerns stream positions.
+func (w *stream) acceptBytes(tcp *layers.TCP, d smtpstate.Dir, nextSeq reassembly.Sequence, start *bool) bool {
+	a := w.a
 	if nextSeq == invalidSeq {
 		*start = true
 		w.start[d] = tcp.Seq

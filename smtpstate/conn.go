@@ -127,6 +127,13 @@ func (c *Conn) Closed() bool {
 	return c.rstSeen[0] || c.rstSeen[1] || (c.rec.Client.FIN != nil && c.rec.Server.FIN != nil)
 }
 
+// Ahead reports whether direction d has been seen (in capture) up to at
+// least seq: bytes below it exist, even if not yet delivered in order.
+func (c *Conn) Ahead(d Dir, seq uint32) bool {
+	f := c.dir(d)
+	return f.seqInit && !seqLT(f.nextSeq, seq)
+}
+
 // LastSeen is the time of the last packet.
 func (c *Conn) LastSeen() time.Time { return c.lastPkt }
 

@@ -85,7 +85,7 @@ type Params struct {
 // DefaultParams are used by Classify.
 var DefaultParams = Params{
 	ServerTimeouts:  []float64{60, 120, 180, 300, 600, 900},
-	FirewallIdle:    30,
+	FirewallIdle:    5,
 	CaptureEndSlack: 5,
 }
 
@@ -163,15 +163,22 @@ func (k *classifier) decide() {
 	if k.handshake(fc) {
 		return
 	}
+	if k.oneSided(fc) {
+		return
+	}
 	if k.silentDrop(fc) {
 		return
 	}
-	if r.Quit != nil && (fc == nil || fc.frame > r.Quit.CmdFrame) {
+	if r.Quit != nil && (fc == nil || fc.frame >= r.Quit.CmdFrame) {
 		k.quit(fc)
 		return
 	}
 	if fc == nil {
 		k.open()
+		return
+	}
+	if k.serverClosingReply(fc) {
+		k.serverFIN(fc)
 		return
 	}
 	if fc.kind == "rst" {
@@ -189,6 +196,58 @@ func (k *classifier) decide() {
 	k.serverFIN(fc)
 }
 
+// oneSided decides what can honestly be decided when only one direction
+// was captured: the other side's replies (or commands) are unknown, so
+// verdicts that depend on them become undetermined.
+func (k *classifier) oneSided(fc *closeEvent) bool {
+	r := k.r
+	cliOnly, srvOnly := r.Server.Packets == 0 && r.Client.Packets > 0, r.Client.Packets == 0 && r.Server.Packets > 0
+	if !cliOnly && !srvOnly {
+		return false
+	}
+	seen, unseen := FromClient, FromServer
+	if srvOnly {
+		seen, unseen = FromServer, FromClient
+	}
+	k.ev(0, Time{}, "only the %s's packets are in the capture; the %s's are missing", seen, unseen)
+	k.e.Confirm = "a capture that sees both directions (asymmetric routing or a one-way SPAN)"
+	undetermined := func(why, runnerUp string) bool {
+		k.set("undetermined", "unknown", "none", "low", why)
+		k.e.RunnerUp = runnerUp
+		return true
+	}
+	if cliOnly {
+		if r.Quit != nil && (fc == nil || fc.frame >= r.Quit.CmdFrame) {
+			k.ev(r.Quit.CmdFrame, r.Quit.CmdTS, "client QUIT")
+			if len(r.Trans) == 0 {
+				k.set("quit_no_transaction", "client", "quit", "medium", "the client quit without sending a message (the server's replies are not captured)")
+				return true
+			}
+			return undetermined("the client sent QUIT; whether its message was accepted is in the server's replies, which are not captured", k.quitKind())
+		}
+		if fc != nil {
+			k.ev(fc.frame, fc.ts, "client %s without QUIT, phase %s", strings.ToUpper(fc.kind), r.PhaseAtEnd)
+			return undetermined("the client closed ("+fc.kind+") in phase "+r.PhaseAtEnd.String()+"; whether the server had closed or replied first is not captured",
+				"client_"+map[string]string{"fin": "fin_no_quit", "rst": "rst"}[fc.kind])
+		}
+		return undetermined("no FIN or RST in the captured direction; the other direction is not captured", "capture_ended")
+	}
+	la := r.LastReplyAt
+	switch {
+	case la != nil && replyCode(la.Reply) == 421 && isTimeoutText(la.Reply):
+		k.ev(la.ReplyFrame, la.ReplyTS, "server replied %q", la.Reply)
+		k.set("server_timeout", "server", "timeout", "medium", "the server announced a timeout and closed (one direction captured)")
+		return true
+	case la != nil && replyCode(la.Reply) == 221:
+		k.ev(la.ReplyFrame, la.ReplyTS, "server replied %q", la.Reply)
+		return undetermined("the server said 221 (a QUIT was answered); the client's commands are not captured", "quit_after_message")
+	case fc != nil:
+		k.ev(fc.frame, fc.ts, "server %s", strings.ToUpper(fc.kind))
+		return undetermined("the server closed ("+fc.kind+"); whether the client closed or quit first is not captured", "server_"+fc.kind)
+	}
+	return undetermined("no FIN or RST in the captured direction; the other direction is not captured", "capture_ended")
+}
+
 func (k *classifier) handshake(fc *closeEvent) bool {
 	r := k.r
 	if r.Client.SYNFrame == 0 || r.Server.SYNFrame != 0 {
@@ -202,7 +261,7 @@ func (k *classifier) handshake(fc *closeEvent) bool {
 		k.e.Confirm = "whether anything listens on the server port; a firewall's deny log"
 		return true
 	}
-	if r.Server.Packets == 0 && r.Client.PayloadBytes == 0 {
+	if r.Server.Packets == 0 && r.Client.Packets == int64(r.Client.SYNs) {
 		k.ev(r.Client.SYNFrame, r.Client.FirstTS, "client SYN, %d packet(s), never answered", r.Client.Packets)
 		conf := "high"
 		if r.Client.Packets < 2 {
@@ -273,15 +332,20 @@ func (k *classifier) quit(fc *closeEvent) {
 		conf = "medium"
 	}
 	verdict := k.quitKind()
-	if !got221 {
-		if fc != nil && fc.dir == FromClient && (q.Reply == "" || fc.frame < q.ReplyFrame) {
-			k.set("quit_no_wait", "client", "quit", conf, "the client sent QUIT and closed without waiting for the 221")
-			k.e.RunnerUp = verdict
-			return
-		}
-		if conf == "high" {
-			conf = "medium"
-		}
+	if hasAnomaly(r, "gap_in_commands") || hasAnomaly(r, "gap_in_replies") {
+		k.ev(0, Time{}, "%d bytes missing from the capture broke the command/reply sequence", r.MissedBytes)
+		k.set("undetermined", "client", "quit", "low", "the client quit, but bytes missing from the capture hide whether its transaction was completed")
+		k.e.RunnerUp = verdict
+		k.e.Confirm = "the server's log for this connection (queue id or MID)"
+		return
+	}
+	if fc != nil && fc.dir == FromClient && (q.Reply == "" || fc.frame < q.ReplyFrame) {
+		k.set("quit_no_wait", "client", "quit", conf, "the client sent QUIT and closed without waiting for the 221")
+		k.e.RunnerUp = verdict
+		return
+	}
+	if !got221 && conf == "high" {
+		conf = "medium"
 	}
 	// QUIT/221 followed by a RST: benign abortive close (RFC 1122 4.2.2.13).
 	for _, d := range []Dir{FromClient, FromServer} {
@@ -384,9 +448,33 @@ func (k *classifier) clientFIN(fc *closeEvent) {
 	k.ttlCheck(FromClient, r.Client.FIN.TTL, "FIN")
 }
 
+// serverClosingReply: the server announced the end (a 421, or an
+// unsolicited reply such as a timeout notice) before the first FIN or RST;
+// whatever closes the connection afterwards is a consequence.
+func (k *classifier) serverClosingReply(fc *closeEvent) bool {
+	la := k.r.LastReplyAt
+	if la == nil || la.ReplyFrame > fc.frame {
+		return false
+	}
+	code := replyCode(la.Reply)
+	unsolicited := len(k.r.Unsolicited) > 0 && k.r.Unsolicited[len(k.r.Unsolicited)-1].ReplyFrame == la.ReplyFrame
+	return code == 421 || unsolicited && code >= 400
+}
+
 func (k *classifier) serverFIN(fc *closeEvent) {
 	r := k.r
-	k.ev(fc.frame, fc.ts, "server FIN without a QUIT from the client, phase %s", r.PhaseAtEnd)
+	what := "server FIN"
+	if fc.kind == "rst" {
+		what = "RST from the " + fc.dir.String() + "'s address"
+		if s := k.origin(fc.dir, fc.rst); s.Middlebox-s.Endpoint >= 3 {
+			what += " (a middlebox's, see its TTL)"
+			k.e.Flags = appendFlag(k.e.Flags, "middlebox_rst_after_close")
+		}
+	}
+	if fc.kind == "fin" && fc.dir == FromClient {
+		what = "client FIN"
+	}
+	k.ev(fc.frame, fc.ts, "%s after the server's closing reply, phase %s", what, r.PhaseAtEnd)
 	la := r.LastReplyAt
 	code := 0
 	if la != nil {
@@ -416,6 +504,11 @@ func (k *classifier) serverFIN(fc *closeEvent) {
 	case code >= 400 && la.ReplyFrame <= fc.frame && (unsolicited || r.PhaseAtEnd == StateClosed || code == 421 || code == 554 || code == 521):
 		k.set("server_close_reply", "server", "reply", "high", fmt.Sprintf("the server refused with %d and closed", code))
 		k.e.Confirm = "the server's log for this connection"
+	case r.Server.AckedUnseen > 0 || r.Server.GapBytes > 0:
+		k.ev(0, Time{}, "the server sent %d bytes the capture lost before it closed", r.Server.AckedUnseen+r.Server.GapBytes)
+		k.set("undetermined", "server", "fin", "low", "the server closed after bytes the capture lost (a reply such as a 421 may be among them)")
+		k.e.RunnerUp = "server_timeout or server_close_reply"
+		k.e.Confirm = "the server's log for this connection"
 	default:
 		conf := "high"
 		if r.Client.Packets == 0 || r.MissedBytes > 0 {
@@ -424,7 +517,9 @@ func (k *classifier) serverFIN(fc *closeEvent) {
 		k.set("server_fin_no_reply", "server", "fin", conf, "the server closed without a reply (no 221 or 421) while the client was active")
 		k.e.RunnerUp = "a proxy or firewall closing in the server's name"
 		k.e.Confirm = "the server's log for this connection"
-		k.ttlCheck(FromServer, r.Server.FIN.TTL, "FIN")
+		if r.Server.FIN != nil {
+			k.ttlCheck(FromServer, r.Server.FIN.TTL, "FIN")
+		}
 	}
 }
 
@@ -511,6 +606,10 @@ func (k *classifier) rst(fc *closeEvent) {
 		k.set(verdict, fc.dir.String(), "rst", conf, fmt.Sprintf("the %s reset the connection in phase %s", fc.dir, phase))
 		k.e.RunnerUp = "middlebox_rst: an in-path device with exact sequence numbers and the same TTL"
 		k.e.Confirm = "the " + fc.dir.String() + "'s application log"
+		if !x.HasACK {
+			k.e.Reason += fmt.Sprintf(": a no-state reply (RST without ACK) - the %s's host had no connection any more (its process died, or a middlebox had reset it on the other side)", fc.dir)
+			k.e.RunnerUp = "middlebox_rst towards the " + fc.dir.String() + ", invisible from this capture point"
+		}
 	}
 }
 
@@ -532,6 +631,8 @@ func (k *classifier) origin(d Dir, x *RST) *Score {
 		switch {
 		case delta >= 2:
 			add(3, 0, "F1 ttl %d differs by %d from the %s's ttl %d (%d packets)", x.TTL, delta, d, base, n)
+		case delta == 1 && stable && isInitialTTL(x.TTL) && !isInitialTTL(base):
+			add(3, 0, "F1 ttl %d is an initial ttl (sent from the capture's own segment) while the %s's packets arrive one hop away with ttl %d (%d packets)", x.TTL, d, base, n)
 		case delta == 1 && stable && n >= 5:
 			add(3, 0, "F1 ttl %d differs by 1 from the %s's constant ttl %d (%d packets): sent from one hop closer or farther", x.TTL, d, base, n)
 		case delta == 1 && stable && n >= 3:

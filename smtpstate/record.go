@@ -165,6 +165,7 @@ type DirFacts struct {
 	LastDataTS   Time   `json:"last_data_ts"`
 	LastDataFrm  uint64 `json:"last_data_frame,omitempty"`
 	SYNFrame     uint64 `json:"syn_frame,omitempty"`
+	SYNs         int    `json:"syns,omitempty"`
 	ISN          uint32 `json:"isn,omitempty"`
 	// TTLs are the distinct TTL / hop-limit values seen on non-RST packets
 	// with their counts, most common first (at most 4 kept).

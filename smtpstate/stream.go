@@ -248,6 +248,8 @@ func (c *Conn) gapStream(d Dir, n int64) {
 			return
 		}
 		c.srv.reset()
+		c.reply.n = 0
+		c.anomaly("gap_in_replies")
 		return
 	}
 	switch c.mode {

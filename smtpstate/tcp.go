@@ -94,6 +94,7 @@ func (c *Conn) firstClose() {
 func (c *Conn) trackSeq(f *DirFacts, p *Packet) {
 	fin := p.Flags.Has(FlagFIN)
 	if p.Flags.Has(FlagSYN) {
+		f.SYNs++
 		if f.SYNFrame == 0 {
 			f.SYNFrame, f.ISN = p.Frame, p.Seq
 		}

@@ -41,7 +41,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			opt.Ports = append(opt.Ports, uint16(p))
 		}
 	}
-	src, err := capture.Open(*files, capture.Options{Filter: joinFilter(fs.Args())})
+	src, err := capture.Open(*files, capture.Options{Filter: joinFilter(fs.Args()), Stdin: stdin})
 	if err != nil {
 		fmt.Fprintf(stderr, "smtpcap: %v\n", err)
 		return exitError

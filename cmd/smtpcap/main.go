@@ -28,6 +28,9 @@ func main() {
 	os.Exit(code)
 }
 
+// stdin is where "-r -" reads from; tests replace it.
+var stdin io.Reader = os.Stdin
+
 // Exit codes.
 const (
 	exitOK    = 0

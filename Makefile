@@ -1,0 +1,70 @@
+# smtpcap — see README.md. `make demo` and `make test` are the quick start.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/smtpcap
+PKGS  := ./...
+
+# Debian packages the build, the tests and the lab need.
+DEB_BUILD := libpcap-dev gcc
+DEB_TEST  := tshark tcpdump zstd gzip
+DEB_LAB   := postfix swaks libnet-ssleay-perl libio-socket-inet6-perl iproute2 iptables conntrack openssl procps python3
+DEB_ALL   := $(DEB_BUILD) $(DEB_TEST) $(DEB_LAB)
+
+.PHONY: all deps build test demo bench fuzz golden lab vet clean
+
+all: build
+
+# deps installs what is missing with apt-get when run as root; otherwise it
+# prints the exact command to run.
+deps:
+	@missing=""; for p in $(DEB_ALL); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if ! command -v $(GO) >/dev/null; then echo "Go is required (go1.25 or newer): https://go.dev/dl/"; exit 1; fi; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:$$missing"; \
+	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null || exit 1; \
+	else \
+	  echo "missing Debian packages:$$missing"; \
+	  echo "run: sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$$missing"; \
+	  exit 1; \
+	fi
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/smtpcap
+
+vet:
+	$(GO) vet $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
+
+# test runs every test; as root with network namespaces it also regenerates
+# the lab in a temporary folder and checks the analyzer on the fresh captures.
+test: deps vet
+	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+demo: build
+	$(BIN) analyze -r testdata/lab/captures/all-server.pcapng --esa-log testdata/lab/captures/mail.current
+
+golden:
+	$(GO) test -count=1 $(PKGS) -update
+
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test ./smtpstate -run '^$$' -fuzz '^FuzzConn$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./smtpstate/esalog -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./capture -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./reassembly -run '^$$' -fuzz '^FuzzFrame$$' -fuzztime $(FUZZTIME)
+
+bench: build
+	testdata/bench/bench.sh $(BIN)
+
+# lab regenerates the committed lab captures, logs and expectations (root).
+lab: build
+	testdata/lab/lab.sh --out testdata/lab/captures
+
+clean:
+	rm -rf bin .bench testdata/lab/out
