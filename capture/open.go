@@ -90,7 +90,7 @@ func openFile(name string, stdin io.Reader) (*file, error) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			f.close()
-			return nil, fmt.Errorf("capture: %s: gzip: %w", f.name, err)
+			return nil, fmt.Errorf("capture: %s: gzip: %v: %w", f.name, err, ErrFormat)
 		}
 		f.closers = append(f.closers, zr)
 		dec, f.format.Compression = zr, "gzip"
@@ -98,7 +98,7 @@ func openFile(name string, stdin io.Reader) (*file, error) {
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
 			f.close()
-			return nil, fmt.Errorf("capture: %s: zstd: %w", f.name, err)
+			return nil, fmt.Errorf("capture: %s: zstd: %v: %w", f.name, err, ErrFormat)
 		}
 		f.closers = append(f.closers, zstdCloser{zr})
 		dec, f.format.Compression = zr, "zstd"

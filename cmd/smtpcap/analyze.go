@@ -23,6 +23,10 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	idle := fs.Duration("idle-timeout", 2*time.Hour, "finalize a session after this much capture time without packets")
 	quiet := fs.BoolP("quiet", "q", false, "no progress on stderr")
 	utc := fs.Bool("utc", true, "print times in UTC (else local time)")
+	esaLogs := fs.StringArray("esa-log", nil, "ESA mail_logs file (text, .gz, rolled mail.@….s/.c/.current); repeat for several")
+	esaTZ := fs.String("esa-tz", "", "the appliance's time zone (IANA name or offset like +01:00); default: the log header, else inferred")
+	icid := fs.String("icid", "", "show only the session of this ICID (or DCID); needs --esa-log")
+	mid := fs.String("mid", "", "show only the session that carried this MID; needs --esa-log")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
@@ -71,14 +75,30 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "smtpcap: warning: %s\n", w)
 	}
 	report.Sort(records)
+	var esaSummary string
+	if len(*esaLogs) > 0 {
+		esaSummary, err = matchESA(records, *esaLogs, *esaTZ)
+		if err != nil {
+			fmt.Fprintf(stderr, "smtpcap: %v\n", err)
+			return exitError
+		}
+	} else if *icid != "" || *mid != "" {
+		fmt.Fprintln(stderr, "smtpcap analyze: --icid and --mid need --esa-log")
+		return exitUsage
+	}
+	records = selectRecords(records, *icid, *mid)
 	loc := time.UTC
 	if !*utc {
 		loc = time.Local
 	}
 	if *jsonOut {
 		err = report.JSONLines(stdout, records)
+		writeSummary(stderr, esaSummary)
 	} else {
 		err = report.Text(stdout, records, loc)
+		if esaSummary != "" {
+			fmt.Fprint(stdout, "\n"+esaSummary)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "smtpcap: writing output: %v\n", err)

@@ -388,7 +388,7 @@ func parseNewDCID(s string, l *Line) {
 func num(s string) (int64, string) {
 	i := 0
 	var v int64
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' && i < 19 {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' && i < 18 {
 		v = v*10 + int64(s[i]-'0')
 		i++
 	}

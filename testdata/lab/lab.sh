@@ -164,6 +164,7 @@ biff = no
 smtpd_banner = \$myhostname ESMTP
 smtpd_timeout = ${SMTPD_TIMEOUT}s
 smtpd_error_sleep_time = 0
+smtpd_peername_lookup = no
 smtpd_soft_error_limit = 100
 smtpd_hard_error_limit = 100
 message_size_limit = 20000

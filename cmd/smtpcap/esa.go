@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // --esa-tz accepts IANA names on machines without zoneinfo
+
+	"github.com/smtpcap/smtpcap/smtpstate"
+	"github.com/smtpcap/smtpcap/smtpstate/esalog"
+)
+
+// parseZone accepts an IANA name (Europe/Zurich), UTC, or an offset:
+// +01:00, -0600, +2, or seconds east of UTC as in the log header (3600).
+func parseZone(s string) (*time.Location, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if m := regexp.MustCompile(`^(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?$`).FindStringSubmatch(s); m != nil {
+		h, _ := strconv.Atoi(m[2])
+		mi, _ := strconv.Atoi(m[3])
+		off := h*3600 + mi*60
+		if m[1] == "-" {
+			off = -off
+		}
+		return time.FixedZone(s, off), nil
+	}
+	if v, err := strconv.Atoi(s); err == nil && v > -50400 && v < 50400 && (v%900 == 0) {
+		return time.FixedZone(s, v), nil
+	}
+	loc, err := time.LoadLocation(s)
+	if err != nil {
+		return nil, fmt.Errorf("--esa-tz %q: not an IANA zone or an offset like +01:00: %w", s, err)
+	}
+	return loc, nil
+}
+
+// matchESA reads the logs around the capture's time range and ties every
+// record to its ICID/DCID. It returns a printable summary.
+func matchESA(records []*smtpstate.Record, files []string, tz string) (string, error) {
+	loc, err := parseZone(tz)
+	if err != nil {
+		return "", err
+	}
+	opt := esalog.Options{Year: time.Now().Year()}
+	if len(records) > 0 {
+		first, last := records[0].TS.Time, records[0].EndTS.Time
+		for _, r := range records {
+			if r.TS.Before(first) {
+				first = r.TS.Time
+			}
+			if r.EndTS.After(last) {
+				last = r.EndTS.Time
+			}
+		}
+		// Zone unknown yet: keep a day either side (offsets are within ±14 h).
+		opt.Year = first.Year()
+		opt.From, opt.To = first.Add(-24*time.Hour), last.Add(24*time.Hour)
+	}
+	lg, err := esalog.ReadFiles(files, opt)
+	if err != nil {
+		return "", err
+	}
+	res := esalog.Match(records, lg, esalog.MatchOptions{Zone: loc})
+	return summary(res, lg), nil
+}
+
+func summary(res *esalog.Result, lg *esalog.Log) string {
+	var b strings.Builder
+	z := res.Zone
+	fmt.Fprintf(&b, "ESA log: %d files, %d lines kept", len(lg.Files), len(lg.Lines))
+	if lg.Unknown > 0 {
+		fmt.Fprintf(&b, ", %d of unknown type", lg.Unknown)
+	}
+	if lg.Broken > 0 {
+		fmt.Fprintf(&b, ", %d unreadable (first: %v)", lg.Broken, lg.Errors[0])
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "ESA zone: UTC%s (%s", fmtOffset(z.Offset), z.Source)
+	if z.Of > 0 {
+		fmt.Fprintf(&b, "; explains %d of %d sessions with a log candidate", z.Support, z.Of)
+	}
+	b.WriteString(")")
+	if z.Skew != 0 {
+		fmt.Fprintf(&b, ", appliance clock %+.1fs from the capture's", z.Skew)
+	}
+	b.WriteString("\n")
+	if z.Better != nil {
+		fmt.Fprintf(&b, "ESA zone WARNING: the %s says UTC%s but UTC%s explains %d sessions (vs %d): the zone or the appliance clock is wrong\n",
+			z.Source, fmtOffset(z.Offset), fmtOffset(*z.Better), z.BetterSupp, z.Support)
+	}
+	fmt.Fprintf(&b, "ESA match: %d sessions matched", res.Matched)
+	if res.Ambiguous > 0 {
+		fmt.Fprintf(&b, " (%d ambiguous)", res.Ambiguous)
+	}
+	fmt.Fprintf(&b, ", %d capture sessions without a log connection, %d log connections without a capture session\n", len(res.CaptOnly), len(res.LogOnly))
+	for i, c := range res.LogOnly {
+		if i == 20 {
+			fmt.Fprintf(&b, "  … %d more\n", len(res.LogOnly)-20)
+			break
+		}
+		id := "ICID " + strconv.FormatInt(c.ICID, 10)
+		if c.Outbound {
+			id = "DCID " + strconv.FormatInt(c.DCID, 10)
+		}
+		fmt.Fprintf(&b, "  log only: %s %s %s (%s)\n", id, c.Start.Format("Jan _2 15:04:05"), c.Addr, c.Story())
+	}
+	return b.String()
+}
+
+func fmtOffset(s int) string {
+	sign := "+"
+	if s < 0 {
+		sign, s = "-", -s
+	}
+	return fmt.Sprintf("%s%02d:%02d", sign, s/3600, s%3600/60)
+}
+
+// selectRecords keeps the sessions with the given ICID or MID.
+func selectRecords(rs []*smtpstate.Record, icid, mid string) []*smtpstate.Record {
+	if icid == "" && mid == "" {
+		return rs
+	}
+	var out []*smtpstate.Record
+	for _, r := range rs {
+		if r.ESA == nil {
+			continue
+		}
+		if icid != "" && (r.ESA.ICID == icid || r.ESA.DCID == icid) {
+			out = append(out, r)
+			continue
+		}
+		for _, m := range r.ESA.MIDs {
+			if mid != "" && m == mid {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func writeSummary(w io.Writer, s string) {
+	if s != "" {
+		io.WriteString(w, s)
+	}
+}

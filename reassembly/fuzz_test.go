@@ -1,0 +1,54 @@
+package reassembly
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/smtpcap/smtpcap/smtpstate"
+)
+
+// FuzzFrame: arbitrary frames of any supported link type never panic the
+// decoder, reassembly or dialogue, and every session on an SMTP port that
+// was opened is emitted exactly once at Close.
+func FuzzFrame(f *testing.F) {
+	if fh, err := os.Open("../testdata/lab/captures/quit_one/server.pcap"); err == nil {
+		r, err := pcapgo.NewReader(fh)
+		if err == nil {
+			for i := 0; i < 30; i++ {
+				d, _, err := r.ReadPacketData()
+				if err != nil {
+					break
+				}
+				f.Add(d, uint8(1))
+			}
+		}
+		fh.Close()
+	}
+	f.Add([]byte{0x45, 0, 0, 40, 0, 1, 0x20, 0, 64, 6, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2, 0x9c, 0x40, 0, 25, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0}, uint8(101))
+	lts := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2, layers.LinkTypeRaw, layers.LinkTypeNull, layers.LinkTypeIPv4, layers.LinkTypeIPv6}
+	f.Fuzz(func(t *testing.T, data []byte, ltSel uint8) {
+		emitted := map[string]int{}
+		a := New(Options{}, func(r *smtpstate.Record) { emitted[r.UID]++ })
+		lt := lts[int(ltSel)%len(lts)]
+		ts := time.Unix(1700000000, 0)
+		for i := 0; i < 3; i++ {
+			ci := gopacket.CaptureInfo{Timestamp: ts.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(data), Length: len(data)}
+			a.Frame(uint64(i+1), lt, ci, data)
+		}
+		a.Close()
+		for uid, n := range emitted {
+			if n != 1 {
+				t.Fatalf("session %s emitted %d times", uid, n)
+			}
+		}
+		st := a.Stats()
+		if st.Frames != 3 {
+			t.Fatalf("frames %d", st.Frames)
+		}
+	})
+}
