@@ -76,9 +76,9 @@ func TestParseLineTypes(t *testing.T) {
 
 func TestEnvelopeTimes(t *testing.T) {
 	for line, want := range map[string]string{
-		"Wed May  4 00:24:31 2005 Info: Begin Logfile":            "2005-05-04 00:24:31",
-		"Mon Mar 5 14:21:04 2018 Info: ICID 3160 close":           "2018-03-05 14:21:04",
-		"<166>Mar 17 18:24:37 mail_logs: Info: ICID 5 close":      "2020-03-17 18:24:37",
+		"Wed May  4 00:24:31 2005 Info: Begin Logfile":             "2005-05-04 00:24:31",
+		"Mon Mar 5 14:21:04 2018 Info: ICID 3160 close":            "2018-03-05 14:21:04",
+		"<166>Mar 17 18:24:37 mail_logs: Info: ICID 5 close":       "2020-03-17 18:24:37",
 		"Jul 16 10:46:46 2013 dummy mail_logs: Info: ICID 5 close": "2013-07-16 10:46:46",
 	} {
 		r := NewReader(strings.NewReader(line), "t", Options{Year: 2020})
