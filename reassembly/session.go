@@ -113,7 +113,7 @@ func (w *stream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, gd reassembly.
 	// behind a hole the capture lost (the peer got them). Deliver them now,
 	// with the gap, before this packet's own bytes: hold it back, flush,
 	// and replay it (see Analyzer.Frame).
-	if o := d.Other(); tcp.ACK && s.posValid[o] && int32(tcp.Ack-s.pos[o]) > 0 && s.conn.Ahead(o, tcp.Ack) {
+	if o := d.Other(); tcp.ACK && s.posValid[o] && int32(tcp.Ack-s.pos[o]) > 1 && s.conn.Ahead(o, tcp.Ack) {
 		a.flushReq = true
 		return false
 	}
@@ -183,26 +183,28 @@ func (w *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	if c != nil {
 		frame, ts = c.frame, c.ci.Timestamp
 	}
-	var begin uint32
+	begin := s.pos[d]
 	if !w.begun[d] {
-		begin, w.begun[d] = w.start[d], true
-		if skip > 0 {
-			begin += uint32(skip)
-		}
-	} else {
-		begin = s.pos[d]
-		if skip > 0 {
-			begin += uint32(skip)
+		// The first chunk of this gopacket half starts where the half was
+		// started (a new half of a re-created connection may overlap what
+		// the session already has, or leave a hole).
+		w.begun[d], begin = true, w.start[d]
+		if !s.posValid[d] {
+			s.pos[d], s.posValid[d] = begin, true
 		}
 	}
-	if s.posValid[d] && int32(begin-s.pos[d]) > 0 {
+	if skip > 0 {
+		begin += uint32(skip)
+	}
+	if int32(begin-s.pos[d]) > 0 {
 		s.conn.Gap(d, int64(begin-s.pos[d]), frame, ts)
+		s.pos[d] = begin
 	}
 	if n == 0 {
 		return
 	}
 	data := sg.Fetch(n)
-	if s.posValid[d] && int32(s.pos[d]-begin) > 0 {
+	if int32(s.pos[d]-begin) > 0 {
 		trim := int(s.pos[d] - begin)
 		if trim >= len(data) {
 			return
