@@ -20,6 +20,8 @@ const (
 type Config struct {
 	// ImplicitTLS is set when the server port is 465 (SMTPS).
 	ImplicitTLS bool
+	// Params are the classifier's timers; nil means DefaultParams.
+	Params *Params
 }
 
 // Conn follows one TCP connection. Create it with NewConn, feed it Packet,
@@ -53,6 +55,9 @@ type Conn struct {
 	closed    bool // first FIN/RST seen
 	lastPkt   time.Time
 	prevGap   float64 // idle gap before the last non-RST packet
+	synAt     time.Time
+	synAckAt  time.Time
+	lastFrom  [2]time.Time // last non-RST packet per direction
 	anomSeen  map[string]bool
 	sawData   [2]bool
 	rstSeen   [2]bool
@@ -214,6 +219,10 @@ func (c *Conn) Finish(reason string, captureEnd time.Time) *Record {
 	}
 	r.UID = UID(r)
 	r.CommunityID = CommunityID(r.OrigH, r.OrigP, r.RespH, r.RespP)
-	r.Ending = Classify(r)
+	p := DefaultParams
+	if c.cfg.Params != nil {
+		p = *c.cfg.Params
+	}
+	r.Ending = ClassifyWith(r, p)
 	return r
 }

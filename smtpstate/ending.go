@@ -592,7 +592,8 @@ func (k *classifier) rst(fc *closeEvent) {
 			fmt.Sprintf("a middlebox reset the connection in the %s's name in phase %s", fc.dir, phase))
 		k.e.RunnerUp = fc.dir.String() + "_rst: the " + fc.dir.String() + " itself reset the connection"
 		k.e.Confirm = "the firewall's log for this 4-tuple (e.g. ASA 302014 reason, IPS reset event)"
-	case margin >= 1:
+	case margin >= 1 || s.Middlebox >= 4 && margin >= -2:
+		// weak middlebox evidence, or strong evidence on both sides
 		k.set("undetermined", "unknown", "rst", "low",
 			fmt.Sprintf("a RST in the %s's name in phase %s; the evidence of a middlebox is not conclusive", fc.dir, phase))
 		k.e.RunnerUp = "middlebox_rst or " + fc.dir.String() + "_rst"
@@ -629,6 +630,8 @@ func (k *classifier) origin(d Dir, x *RST) *Score {
 			delta = -delta
 		}
 		switch {
+		case delta >= 2 && initialTTL(x.TTL) != initialTTL(base):
+			add(4, 0, "F1 ttl %d comes from another initial ttl (%d) than the %s's packets (ttl %d from %d, %d packets): another device", x.TTL, initialTTL(x.TTL), d, base, initialTTL(base), n)
 		case delta >= 2:
 			add(3, 0, "F1 ttl %d differs by %d from the %s's ttl %d (%d packets)", x.TTL, delta, d, base, n)
 		case delta == 1 && stable && isInitialTTL(x.TTL) && !isInitialTTL(base):
@@ -668,6 +671,15 @@ func (k *classifier) origin(d Dir, x *RST) *Score {
 		if dt <= 0.010 {
 			add(4, 0, "F9 RSTs towards both ends within %.1f ms", dt*1000)
 		}
+	}
+	// F7: the RST answers the other side faster than the purported sender
+	// could: it was generated between the capture point and that sender.
+	rtt := r.RTTServer
+	if d == FromClient {
+		rtt = r.RTTClient
+	}
+	if rtt >= 0.001 && x.TriggerDelay > 0 && x.TriggerDelay < 0.5*rtt {
+		add(4, 0, "F7 RST %.3f ms after the %s's last packet, faster than half the %s's round trip (%.3f ms)", x.TriggerDelay*1000, d.Other(), d, rtt*1000)
 	}
 	if x.ChallengeACK != 0 {
 		add(2, 0, "F6 the %s answered with a challenge ACK (frame %d): the RST was not exactly in sequence", d.Other(), x.ChallengeACK)
@@ -747,6 +759,16 @@ func capturePoint(r *Record) string {
 		return "between"
 	}
 	return "unknown" // both initial: same host or same segment
+}
+
+// initialTTL is the nearest common initial TTL at or above t.
+func initialTTL(t uint8) int {
+	for _, i := range []int{32, 64, 128, 255} {
+		if int(t) <= i {
+			return i
+		}
+	}
+	return 255
 }
 
 func isInitialTTL(t uint8) bool { return t == 64 || t == 128 || t == 255 || t == 32 || t == 60 }

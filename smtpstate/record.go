@@ -80,6 +80,10 @@ type Record struct {
 	Server      DirFacts `json:"server"`
 	MissedBytes int64    `json:"missed_bytes"`
 	Anomalies   []string `json:"anomalies,omitempty"`
+	// RTT is the handshake round trip measured at the capture point towards
+	// each side (SYN→SYN-ACK for the server, SYN-ACK→ACK for the client).
+	RTTServer float64 `json:"rtt_server_s,omitempty"`
+	RTTClient float64 `json:"rtt_client_s,omitempty"`
 	// MaxIdle is the longest silence between two packets of the connection.
 	MaxIdle      float64 `json:"max_idle_s"`
 	MaxIdleFrame uint64  `json:"max_idle_frame,omitempty"` // the packet that ended it
@@ -246,6 +250,9 @@ type RST struct {
 	ChallengeACK uint64 `json:"challenge_ack_frame,omitempty"`
 	// AfterIdle is the time since the previous packet of the connection.
 	AfterIdle float64 `json:"after_idle_s"`
+	// TriggerDelay is the time since the last packet from the other side
+	// (the segment the RST may answer), for the timing test against RTT.
+	TriggerDelay float64 `json:"trigger_delay_s"`
 	// ResumeGap is the idle gap the connection had before the traffic that
 	// drew this RST (the gap before the last packet preceding it).
 	ResumeGap float64 `json:"resume_gap_s"`

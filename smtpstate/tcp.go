@@ -61,6 +61,7 @@ func (c *Conn) Packet(p *Packet) {
 			f.LastIPID, f.HasIPID = p.IPID, true
 		}
 	}
+	c.trackRTT(p)
 	c.trackSeq(f, p)
 	if p.Flags.Has(FlagACK) && !rst {
 		c.trackAck(p)
@@ -83,6 +84,25 @@ func (c *Conn) Packet(p *Packet) {
 		c.lastRST.ChallengeACK = p.Frame
 	}
 }
+
+// trackRTT measures the handshake at the capture point.
+func (c *Conn) trackRTT(p *Packet) {
+	r := &c.rec
+	switch {
+	case p.Flags.Has(FlagSYN) && p.Flags.Has(FlagACK) && p.Dir == FromServer && r.RTTServer == 0 && !c.synAt.IsZero():
+		r.RTTServer = round6(p.Time.Sub(c.synAt).Seconds())
+		c.synAckAt = p.Time
+	case p.Flags.Has(FlagSYN) && !p.Flags.Has(FlagACK) && p.Dir == FromClient && c.synAt.IsZero():
+		c.synAt = p.Time
+	case p.Dir == FromClient && p.Flags == FlagACK && r.RTTClient == 0 && !c.synAckAt.IsZero():
+		r.RTTClient = round6(p.Time.Sub(c.synAckAt).Seconds())
+	}
+	if !p.Flags.Has(FlagRST) {
+		c.lastFrom[p.Dir] = p.Time
+	}
+}
+
+func round6(v float64) float64 { return float64(int64(v*1e6+0.5)) / 1e6 }
 
 func (c *Conn) firstClose() {
 	if !c.closed {
@@ -180,6 +200,9 @@ func (c *Conn) recordRST(f *DirFacts, p *Packet, idle float64) {
 		TTL: p.TTL, IPID: p.IPID, Window: p.Window, AfterIdle: round3(idle), ResumeGap: round3(idle)}
 	if idle < 1 {
 		x.ResumeGap = round3(c.prevGap)
+	}
+	if t := c.lastFrom[p.Dir.Other()]; !t.IsZero() {
+		x.TriggerDelay = round6(p.Time.Sub(t).Seconds())
 	}
 	if f.seqInit {
 		x.SeqKnown = true

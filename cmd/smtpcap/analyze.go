@@ -22,6 +22,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	ports := fs.UintSlice("port", nil, "additional SMTP server port (repeatable)")
 	idle := fs.Duration("idle-timeout", 2*time.Hour, "finalize a session after this much capture time without packets")
 	quiet := fs.BoolP("quiet", "q", false, "no progress on stderr")
+	srvTimeouts := fs.DurationSlice("server-timeout", nil, "a server idle timer to recognise, besides RFC 5321's and the ESA's (repeatable, e.g. 45s)")
+	fwIdle := fs.Duration("firewall-idle", 5*time.Second, "shortest idle gap taken as a firewall's idle expiry when a foreign RST or silence follows")
 	utc := fs.Bool("utc", true, "print times in UTC (else local time)")
 	esaLogs := fs.StringArray("esa-log", nil, "ESA mail_logs file (text, .gz, rolled mail.@….s/.c/.current); repeat for several")
 	esaTZ := fs.String("esa-tz", "", "the appliance's time zone (IANA name or offset like +01:00); default: the log header, else inferred")
@@ -34,7 +36,13 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "smtpcap analyze: -r FILE is required")
 		return exitUsage
 	}
-	opt := reassembly.Options{IdleTimeout: *idle}
+	params := smtpstate.DefaultParams
+	params.ServerTimeouts = append([]float64(nil), params.ServerTimeouts...)
+	for _, d := range *srvTimeouts {
+		params.ServerTimeouts = append(params.ServerTimeouts, d.Seconds())
+	}
+	params.FirewallIdle = fwIdle.Seconds()
+	opt := reassembly.Options{IdleTimeout: *idle, Classify: &params}
 	if len(*ports) > 0 {
 		opt.Ports = append([]uint16(nil), reassembly.DefaultPorts...)
 		for _, p := range *ports {
