@@ -36,6 +36,7 @@ type Source struct {
 	n        uint64
 	filter   *filter
 	warnings []string
+	badLT    map[layers.LinkType]bool
 	err      error // first hard error; reading stops at it
 }
 
@@ -102,6 +103,18 @@ func (s *Source) Next() (*Frame, bool) {
 			return nil, false
 		}
 		s.n++
+		if !SupportedLinkType(f.lt) {
+			// pcapng can mix interfaces: report each unknown link type once
+			// by name and skip its frames rather than stop.
+			if s.badLT == nil {
+				s.badLT = map[layers.LinkType]bool{}
+			}
+			if !s.badLT[f.lt] {
+				s.badLT[f.lt] = true
+				s.warnings = append(s.warnings, fmt.Sprintf("capture: %s: frames of unsupported link type %d (%s) skipped", f.name, int(f.lt), f.lt))
+			}
+			continue
+		}
 		if s.filter != nil {
 			ok, err := s.filter.match(f.lt, f.ci, f.data)
 			if err != nil {
