@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzOpen: any bytes as a capture file either fail to open with an error
@@ -24,6 +25,13 @@ func FuzzOpen(f *testing.F) {
 	f.Add([]byte{0x1f, 0x8b, 8, 0})
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		start := time.Now()
+		defer func() {
+			// A small input must not take long: that would be a DoS.
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("%d bytes took %v", len(b), d)
+			}
+		}()
 		p := filepath.Join(t.TempDir(), "in")
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
