@@ -138,33 +138,13 @@ func (w *stream) acceptBytes(tcp *layers.TCP, d smtpstate.Dir, nextSeq reassembl
 
 const invalidSeq = reassembly.Sequence(-1)
 
+// tcpFlags reads the header's flags byte: smtpstate.Flags are defined bit
+// for bit as on the wire (FIN 0x01 … CWR 0x80).
 func tcpFlags(t *layers.TCP) smtpstate.Flags {
-	var f smtpstate.Flags
-	if t.FIN {
-		f |= smtpstate.FlagFIN
+	if len(t.Contents) >= 14 {
+		return smtpstate.Flags(t.Contents[13])
 	}
-	if t.SYN {
-		f |= smtpstate.FlagSYN
-	}
-	if t.RST {
-		f |= smtpstate.FlagRST
-	}
-	if t.PSH {
-		f |= smtpstate.FlagPSH
-	}
-	if t.ACK {
-		f |= smtpstate.FlagACK
-	}
-	if t.URG {
-		f |= smtpstate.FlagURG
-	}
-	if t.ECE {
-		f |= smtpstate.FlagECE
-	}
-	if t.CWR {
-		f |= smtpstate.FlagCWR
-	}
-	return f
+	return 0
 }
 
 // ReassembledSG delivers in-order bytes, trimming what an earlier gopacket

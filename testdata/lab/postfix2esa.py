@@ -116,17 +116,10 @@ def main():
                 emit(ts, f"MID {mid_of_qid[r.group(1)]} ICID {icid} To: <{r.group(2)}> Rejected by Receiving Control")
                 continue
             open_mids = [x for x in mids_of_icid[icid] if x not in ready]
-            if msg.startswith("lost connection after "):
-                emit(ts, f"ICID {icid} lost")
-                for mid in open_mids:
-                    emit(ts, f"Message aborted MID {mid} Receiving aborted")
-                    emit(ts, f"Message finished MID {mid} aborted")
-                    ready.add(mid)
-                continue
-            if msg.startswith("timeout after "):
-                # The ESA's own idle timeout: TN 118295 says it shows as
-                # "Receiving aborted"; whether "lost" precedes it is not public,
-                # we write it as for a lost connection.
+            if msg.startswith("lost connection after ") or msg.startswith("timeout after "):
+                # A timeout is the ESA's own idle timer: TN 118295 says it shows
+                # as "Receiving aborted"; whether "lost" precedes it is not
+                # public, so it is written as for a lost connection.
                 emit(ts, f"ICID {icid} lost")
                 for mid in open_mids:
                     emit(ts, f"Message aborted MID {mid} Receiving aborted")
