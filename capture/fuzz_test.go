@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -60,3 +61,7 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// update is accepted so that go test ./... -update works; the golden
+// files live in cmd/smtpcap.
+var _ = flag.Bool("update", false, "rewrite golden files (cmd/smtpcap)")

@@ -1,6 +1,7 @@
 package reassembly
 
 import (
+	"flag"
 	"os"
 	"testing"
 	"time"
@@ -52,3 +53,7 @@ func FuzzFrame(f *testing.F) {
 		}
 	})
 }
+
+// update is accepted so that go test ./... -update works; the golden
+// files live in cmd/smtpcap.
+var _ = flag.Bool("update", false, "rewrite golden files (cmd/smtpcap)")

@@ -2,6 +2,7 @@ package smtpstate
 
 import (
 	"encoding/json"
+	"flag"
 	"testing"
 	"time"
 )
@@ -67,3 +68,7 @@ var knownVerdict = map[string]bool{
 	"server_fin_no_reply": true, "client_rst": true, "server_rst": true, "middlebox_rst": true, "firewall_idle_expiry": true,
 	"silent_drop": true, "handshake_failed": true, "capture_ended": true, "tls_end": true, "undetermined": true,
 }
+
+// update is accepted so that go test ./... -update works; the golden
+// files live in cmd/smtpcap.
+var _ = flag.Bool("update", false, "rewrite golden files (cmd/smtpcap)")

@@ -1,6 +1,7 @@
 package esalog
 
 import (
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -146,3 +147,7 @@ func errorsAs(err error, pe **ParseError) bool {
 	}
 	return ok
 }
+
+// update is accepted so that go test ./... -update works; the golden
+// files live in cmd/smtpcap.
+var _ = flag.Bool("update", false, "rewrite golden files (cmd/smtpcap)")
