@@ -79,6 +79,12 @@ func summary(res *esalog.Result, lg *esalog.Log) string {
 		fmt.Fprintf(&b, ", %d unreadable (first: %v)", lg.Broken, lg.Errors[0])
 	}
 	b.WriteString("\n")
+	for i, u := range lg.UnknownSamples {
+		if i == 3 {
+			break
+		}
+		fmt.Fprintf(&b, "  unknown line %s:%d: %s\n", u.File, u.No, clipLine(u.Msg, 120))
+	}
 	fmt.Fprintf(&b, "ESA zone: UTC%s (%s", fmtOffset(z.Offset), z.Source)
 	if z.Of > 0 {
 		fmt.Fprintf(&b, "; explains %d of %d sessions with a log candidate", z.Support, z.Of)
@@ -109,6 +115,13 @@ func summary(res *esalog.Result, lg *esalog.Log) string {
 		fmt.Fprintf(&b, "  log only: %s %s %s (%s)\n", id, c.Start.Format("Jan _2 15:04:05"), c.Addr, c.Story())
 	}
 	return b.String()
+}
+
+func clipLine(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 func fmtOffset(s int) string {
