@@ -37,6 +37,7 @@ func (f Format) String() string {
 // file is one open capture.
 type file struct {
 	name    string
+	idx     int // position in the Source's file list
 	closers []io.Closer
 	raw     *countReader // bytes read from the file itself (compressed)
 	pos     *countReader // bytes handed to the pcap reader (uncompressed)

@@ -56,6 +56,7 @@ func Open(names []string, opt Options) (*Source, error) {
 			s.Close()
 			return nil, err
 		}
+		f.idx = len(s.files)
 		s.files = append(s.files, f)
 	}
 	if opt.Filter != "" {
@@ -125,18 +126,9 @@ func (s *Source) Next() (*Frame, bool) {
 				continue
 			}
 		}
-		s.frame = Frame{Number: s.n, Data: f.data, CI: f.ci, LinkType: f.lt, File: s.index(f)}
+		s.frame = Frame{Number: s.n, Data: f.data, CI: f.ci, LinkType: f.lt, File: f.idx}
 		return &s.frame, true
 	}
-}
-
-func (s *Source) index(f *file) int {
-	for i, x := range s.files {
-		if x == f {
-			return i
-		}
-	}
-	return -1
 }
 
 // pick advances the file that was used last and returns the file holding

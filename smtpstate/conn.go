@@ -40,7 +40,6 @@ type Conn struct {
 	tls       tlsScanner // [0] client, [1] server
 	tlsSrv    tlsScanner
 	curIdx    int // index of the open transaction in rec.Trans, -1 if none
-	nTrans    int // transactions seen (may exceed len(rec.Trans))
 	reply     replyAcc
 	bareLF    bool
 	cliPre    bool  // inside a client's HTTP CONNECT preamble

@@ -224,7 +224,6 @@ func (c *Conn) implicitTrans(p *pendingCmd, frame uint64) {
 }
 
 func (c *Conn) newTrans(from string, frame uint64) {
-	c.nTrans++
 	if len(c.rec.Trans) >= maxTrans {
 		c.anomaly("transactions_truncated")
 		c.curIdx = -1

@@ -45,16 +45,6 @@ func (s State) String() string {
 // MarshalText implements encoding.TextMarshaler.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// InTransaction reports whether a message was being received in this state,
-// i.e. closing now would lose it (MAIL accepted, final reply not yet seen).
-func (s State) InTransaction() bool {
-	switch s {
-	case StateMail, StateRcpt, StateData, StateBDAT, StateDataDone:
-		return true
-	}
-	return false
-}
-
 func itoa(v int) string {
 	if v == 0 {
 		return "0"
