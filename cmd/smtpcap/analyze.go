@@ -19,6 +19,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Usage = func() {}
 	files := fs.StringArrayP("read", "r", nil, "capture file (pcap, pcapng, .gz, .zst; - for stdin); repeat to merge files in time order")
 	jsonOut := fs.Bool("json", false, "write JSON lines (Zeek field names) instead of the table")
+	stream := fs.Bool("stream", false, "write JSON lines as sessions end (in the order they end) instead of sorted at the end: memory stays bounded on huge captures; not with --esa-log")
 	ports := fs.UintSlice("port", nil, "additional SMTP server port (repeatable)")
 	idle := fs.Duration("idle-timeout", 2*time.Hour, "finalize a session after this much capture time without packets")
 	quiet := fs.BoolP("quiet", "q", false, "no progress on stderr")
@@ -34,6 +35,10 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	if len(*files) == 0 {
 		fmt.Fprintln(stderr, "smtpcap analyze: -r FILE is required")
+		return exitUsage
+	}
+	if *stream && (len(*esaLogs) > 0 || *icid != "" || *mid != "") {
+		fmt.Fprintln(stderr, "smtpcap analyze: --stream cannot be combined with --esa-log, --icid or --mid (matching needs every session)")
 		return exitUsage
 	}
 	params := smtpstate.DefaultParams
@@ -61,7 +66,16 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	defer src.Close()
 
 	var records []*smtpstate.Record
-	an := reassembly.New(opt, func(r *smtpstate.Record) { records = append(records, r) })
+	var streamErr error
+	emit := func(r *smtpstate.Record) { records = append(records, r) }
+	if *stream {
+		emit = func(r *smtpstate.Record) {
+			if streamErr == nil {
+				streamErr = report.JSONLines(stdout, []*smtpstate.Record{r})
+			}
+		}
+	}
+	an := reassembly.New(opt, emit)
 	prog := newProgress(stderr, !*quiet && isTerminal(stderr), src)
 	for i := 0; ; i++ {
 		f, ok := src.Next()
@@ -81,6 +95,17 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	prog.done()
 	for _, w := range src.Warnings() {
 		fmt.Fprintf(stderr, "smtpcap: warning: %s\n", w)
+	}
+	if *stream {
+		if streamErr != nil {
+			fmt.Fprintf(stderr, "smtpcap: writing output: %v\n", streamErr)
+			return exitError
+		}
+		if err := src.Err(); err != nil {
+			fmt.Fprintf(stderr, "smtpcap: %v (sessions before it are reported)\n", err)
+			return exitError
+		}
+		return exitOK
 	}
 	report.Sort(records)
 	var esaSummary string

@@ -108,3 +108,19 @@ func TestIPv4Fragments(t *testing.T) {
 	assert.Equal(t, want[0].Ending.Verdict, got[0].Ending.Verdict)
 	assert.Contains(t, got[0].raw, `"transactions":[{"mailfrom":"alice@client.lab.example"`, "the dialogue survives fragmentation")
 }
+
+// --stream writes the same records, in the order sessions end.
+func TestStreamSameRecords(t *testing.T) {
+	sorted := analyze(t, "-r", "../../testdata/lab/captures/all-server.pcapng")
+	streamed := analyze(t, "--stream", "-r", "../../testdata/lab/captures/all-server.pcapng")
+	require.Len(t, streamed, len(sorted))
+	seen := map[string]bool{}
+	for _, r := range sorted {
+		seen[r.raw] = true
+	}
+	for _, r := range streamed {
+		assert.True(t, seen[r.raw], "streamed record not in the sorted output: %.120s", r.raw)
+	}
+	var out, errb bytes.Buffer
+	assert.Equal(t, 2, run(context.Background(), []string{"analyze", "--stream", "-r", "x", "--esa-log", "y"}, &out, &errb))
+}
