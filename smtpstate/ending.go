@@ -394,7 +394,15 @@ func (k *classifier) open() {
 	idleEnd := r.CaptureEnd.Sub(r.EndTS.Time).Seconds()
 	k.ev(r.LastFrame, r.EndTS, "last packet of the session; the capture ends %.1fs later", idleEnd)
 	reason := "the capture ends while the session is open"
-	if idleEnd > k.p.CaptureEndSlack || r.EndReason == "idle" {
+	switch {
+	case r.EndReason == "evicted":
+		k.set("undetermined", "unknown", "none", "low", fmt.Sprintf("the session table was full: this session, quiet for %.0fs, was evicted while the capture went on", idleEnd))
+		k.e.Confirm = "a run with a larger session table, or a capture filtered to fewer hosts"
+		return
+	case r.EndReason == "idle":
+		reason = fmt.Sprintf("no FIN or RST, and no packet for %.0fs: finalized as idle while the capture went on (a timeout may have happened unseen)", idleEnd)
+		k.e.Flags = appendFlag(k.e.Flags, "idle_open_at_end")
+	case idleEnd > k.p.CaptureEndSlack:
 		reason = fmt.Sprintf("no FIN or RST; the session was idle %.0fs at the end of the capture (a timeout may have followed)", idleEnd)
 		k.e.Flags = appendFlag(k.e.Flags, "idle_open_at_end")
 	}

@@ -87,13 +87,21 @@ func (c *Conn) clientBytes(b []byte, frame uint64, ts time.Time) {
 				c.chunkDone()
 			}
 		default:
-			if len(c.cli.buf) == 0 && looksTLS(b) && (c.rec.Commands == 0 || c.lastVerb() == "STARTTLS") {
-				mode := "implicit"
-				if c.rec.Commands > 0 {
-					mode = "starttls"
+			if c.rec.Commands == 0 || c.lastVerb() == "STARTTLS" {
+				if tls, wait := c.tlsStart(b); wait {
+					c.cli.add(b)
+					return
+				} else if tls {
+					mode := "implicit"
+					if c.rec.Commands > 0 {
+						mode = "starttls"
+					}
+					head := append([]byte(nil), c.cli.buf...) // at most one byte
+					c.cli.reset()
+					c.enterTLS(mode)
+					c.tls.feed(head, ts)
+					continue
 				}
-				c.enterTLS(mode)
-				continue
 			}
 			i := bytes.IndexByte(b, '\n')
 			if i < 0 {
@@ -115,8 +123,23 @@ func (c *Conn) lastVerb() string {
 	return c.pending[len(c.pending)-1].verb
 }
 
-func looksTLS(b []byte) bool {
-	return len(b) >= 2 && b[0] == 0x16 && b[1] == 0x03
+// tlsStart reports whether the client's line so far plus b begins a TLS
+// handshake record (0x16 0x03), or whether one more byte is needed to tell:
+// the record header may straddle segments.
+func (c *Conn) tlsStart(b []byte) (tls, wait bool) {
+	if len(c.cli.buf) >= 2 {
+		return false, false
+	}
+	var head [2]byte
+	n := copy(head[:], c.cli.buf)
+	n += copy(head[n:], b)
+	switch {
+	case n == 0 || head[0] != 0x16:
+		return false, false
+	case n < 2:
+		return false, true
+	}
+	return head[1] == 0x03, false
 }
 
 func (c *Conn) serverBytes(b []byte, frame uint64, ts time.Time) {
