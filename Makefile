@@ -44,6 +44,8 @@ vet:
 # test runs every test; as root with network namespaces it also regenerates
 # the lab in a temporary folder and checks the analyzer on the fresh captures.
 test: deps vet
+	@echo "== verdict accuracy on the committed lab captures (scenario x capture point) =="
+	@$(GO) test -count=1 -run 'TestLabCaptures$$' -v ./cmd/smtpcap 2>&1 | sed -n '/accuracy:/,/^--- /p' | sed '$$d'
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 
 demo: build

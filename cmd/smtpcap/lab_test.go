@@ -89,4 +89,5 @@ func TestLabFresh(t *testing.T) {
 	b, err := cmd.CombinedOutput()
 	require.NoError(t, err, "lab failed:\n%s", b)
 	checkLab(t, out)
+	checkESALab(t, out)
 }
