@@ -72,6 +72,9 @@ type Record struct {
 	Unsolicited []Exchange `json:"unsolicited,omitempty"`
 	// Unanswered lists commands still waiting for a reply at the end.
 	Unanswered []string `json:"unanswered,omitempty"`
+	// FirstClose is the first FIN or RST of the connection: who sent it,
+	// in which phase, after how long a silence. Nil if there was none.
+	FirstClose *CloseFact `json:"first_close,omitempty"`
 	// PhaseAtEnd is the dialogue phase when the first FIN or RST was seen
 	// (or at the end of the capture).
 	PhaseAtEnd State `json:"phase"`
@@ -96,6 +99,16 @@ type Record struct {
 
 	Ending *Ending  `json:"ending,omitempty"`
 	ESA    *ESARefs `json:"esa,omitempty"`
+}
+
+// CloseFact describes the first FIN or RST.
+type CloseFact struct {
+	By        string  `json:"by"`   // client or server (the address it came from)
+	Kind      string  `json:"kind"` // fin or rst
+	Frame     uint64  `json:"frame"`
+	TS        Time    `json:"ts"`
+	Phase     State   `json:"phase"`
+	AfterIdle float64 `json:"after_idle_s"` // silence of the whole connection before it
 }
 
 // Exchange is one command or reply with where it was seen.

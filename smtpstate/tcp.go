@@ -71,7 +71,7 @@ func (c *Conn) Packet(p *Packet) {
 		if f.FIN == nil {
 			f.FIN = &Segment{Frame: p.Frame, TS: Time{p.Time}, Seq: p.Seq + uint32(p.PayloadLen), TTL: p.TTL, Data: p.PayloadLen}
 		}
-		c.firstClose()
+		c.firstClose(p, "fin", idle)
 	}
 	if rst {
 		c.recordRST(f, p, idle)
@@ -104,10 +104,11 @@ func (c *Conn) trackRTT(p *Packet) {
 
 func round6(v float64) float64 { return float64(int64(v*1e6+0.5)) / 1e6 }
 
-func (c *Conn) firstClose() {
+func (c *Conn) firstClose(p *Packet, kind string, idle float64) {
 	if !c.closed {
 		c.closed = true
 		c.closeAt = c.state
+		c.rec.FirstClose = &CloseFact{By: p.Dir.String(), Kind: kind, Frame: p.Frame, TS: Time{p.Time}, Phase: c.state, AfterIdle: round3(idle)}
 	}
 }
 
@@ -217,7 +218,7 @@ func (c *Conn) recordRST(f *DirFacts, p *Packet, idle float64) {
 	if !c.rstSeen[p.Dir] {
 		c.rstSeen[p.Dir], c.rstSeq[p.Dir] = true, p.Seq
 	}
-	c.firstClose()
+	c.firstClose(p, "rst", idle)
 	if len(f.RSTs) < maxRSTs {
 		f.RSTs = append(f.RSTs, x)
 		c.lastRST, c.lastRSTd = &f.RSTs[len(f.RSTs)-1], p.Dir
