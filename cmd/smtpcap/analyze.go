@@ -97,15 +97,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "smtpcap: warning: %s\n", w)
 	}
 	if *stream {
-		if streamErr != nil {
-			fmt.Fprintf(stderr, "smtpcap: writing output: %v\n", streamErr)
-			return exitError
-		}
-		if err := src.Err(); err != nil {
-			fmt.Fprintf(stderr, "smtpcap: %v (sessions before it are reported)\n", err)
-			return exitError
-		}
-		return exitOK
+		return outcome(stderr, streamErr, src.Err())
 	}
 	report.Sort(records)
 	var esaSummary string
@@ -133,12 +125,18 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprint(stdout, "\n"+esaSummary)
 		}
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "smtpcap: writing output: %v\n", err)
+	return outcome(stderr, err, src.Err())
+}
+
+// outcome turns the output error and the input's hard error (if reading
+// stopped early; the sessions before it were reported) into the exit code.
+func outcome(stderr io.Writer, writeErr, readErr error) int {
+	if writeErr != nil {
+		fmt.Fprintf(stderr, "smtpcap: writing output: %v\n", writeErr)
 		return exitError
 	}
-	if err := src.Err(); err != nil {
-		fmt.Fprintf(stderr, "smtpcap: %v (sessions before it are reported)\n", err)
+	if readErr != nil {
+		fmt.Fprintf(stderr, "smtpcap: %v (sessions before it are reported)\n", readErr)
 		return exitError
 	}
 	return exitOK
