@@ -61,6 +61,7 @@ type Analyzer struct {
 	active    list // by last packet, open sessions
 	closed    list // by last packet, closed sessions
 	tombs     map[connKey]time.Time
+	tombQ     []tomb // tombstones in finalization (= capture time) order
 	now       time.Time
 	start     time.Time
 	lastTck   time.Time
@@ -69,6 +70,15 @@ type Analyzer struct {
 }
 
 type connKey [2]gopacket.Flow
+
+// tomb remembers a finalized 4-tuple so that its stray packets are not
+// taken for a new session.
+type tomb struct {
+	key connKey
+	at  time.Time
+}
+
+const tombLife = 2 * time.Minute
 
 // pktCtx travels with each packet through gopacket's assembler.
 type pktCtx struct {
@@ -180,11 +190,15 @@ func (a *Analyzer) tick() {
 	for s := a.active.front(); s != nil && a.now.Sub(s.conn.LastSeen()) > a.opt.IdleTimeout; s = a.active.front() {
 		a.finalize(s, "idle")
 	}
-	for k, t := range a.tombs {
-		if a.now.Sub(t) > 2*time.Minute {
-			delete(a.tombs, k)
+	// Finalization times only grow: expire tombstones from the front.
+	n := 0
+	for n < len(a.tombQ) && a.now.Sub(a.tombQ[n].at) > tombLife {
+		if t := a.tombQ[n]; a.tombs[t.key].Equal(t.at) {
+			delete(a.tombs, t.key)
 		}
+		n++
 	}
+	a.tombQ = a.tombQ[n:]
 }
 
 // Close flushes everything and finalizes every open session, oldest first.
@@ -207,6 +221,7 @@ func (a *Analyzer) finalize(s *session, reason string) {
 	delete(a.table, s.key)
 	delete(a.table, connKey{s.key[0].Reverse(), s.key[1].Reverse()})
 	a.tombs[s.key] = a.now
+	a.tombQ = append(a.tombQ, tomb{s.key, a.now})
 	r := s.conn.Finish(reason, a.now)
 	if !s.smtpPort && !s.conn.IsSMTP() {
 		a.stats.NotSMTP++
