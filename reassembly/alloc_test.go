@@ -18,12 +18,16 @@ type frameMaker struct {
 }
 
 func (m *frameMaker) frame(fromClient bool, syn, fin bool, payload string) ([]byte, gopacket.CaptureInfo) {
+	return m.frameFrom(net.IP{192, 0, 2, 10}, 40000, fromClient, syn, fin, payload)
+}
+
+func (m *frameMaker) frameFrom(cli net.IP, cport uint16, fromClient bool, syn, fin bool, payload string) ([]byte, gopacket.CaptureInfo) {
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP{192, 0, 2, 10}, DstIP: net.IP{198, 51, 100, 25}}
-	tcp := &layers.TCP{SrcPort: 40000, DstPort: 25, Seq: m.cseq, Ack: m.sseq, ACK: !(syn && fromClient), SYN: syn, FIN: fin, Window: 500}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: cli, DstIP: net.IP{198, 51, 100, 25}}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(cport), DstPort: 25, Seq: m.cseq, Ack: m.sseq, ACK: !(syn && fromClient), SYN: syn, FIN: fin, Window: 500}
 	if !fromClient {
 		ip.SrcIP, ip.DstIP = ip.DstIP, ip.SrcIP
-		tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack = 25, 40000, m.sseq, m.cseq
+		tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack = 25, layers.TCPPort(cport), m.sseq, m.cseq
 	}
 	tcp.SetNetworkLayerForChecksum(ip)
 	if err := gopacket.SerializeLayers(m.buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload)); err != nil {

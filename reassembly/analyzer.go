@@ -1,12 +1,11 @@
 package reassembly
 
 import (
-	"net/netip"
+	"math"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/reassembly"
 
 	"github.com/smtpcap/smtpcap/smtpstate"
 )
@@ -14,6 +13,18 @@ import (
 // DefaultPorts are the ports on which a TCP connection is an SMTP session
 // whatever it carries.
 var DefaultPorts = []uint16{25, 465, 587, 2525}
+
+// Order is the order in which finished sessions are emitted.
+type Order uint8
+
+const (
+	// ByStart emits sessions in the order they began (the frame of their
+	// first packet); a finished session waits until every session that
+	// began before it has finished.
+	ByStart Order = iota
+	// ByEnd emits sessions in the order they were finalized, at once.
+	ByEnd
+)
 
 // Options configure an Analyzer.
 type Options struct {
@@ -31,70 +42,84 @@ type Options struct {
 	// MaxSessions bounds the table; the least recently active session is
 	// finalized ("evicted") when it is full.
 	MaxSessions int
+	// MaxBufferedPerConn and MaxBufferedTotal bound the out-of-order bytes
+	// queued for one direction and for all; past them the oldest hole is
+	// given up as a gap.
+	MaxBufferedPerConn int
+	MaxBufferedTotal   int
+	// Workers is the number of session tables, each on its own goroutine,
+	// fed by a symmetric flow hash; 0 or 1 runs everything on the caller's
+	// goroutine. The output is the same whatever the number.
+	Workers int
+	// Order of the emitted sessions.
+	Order Order
 }
 
 // Stats count what the analyzer saw.
 type Stats struct {
-	Frames       uint64
-	TCP          uint64
-	NonTCP       uint64
-	DecodeErrors uint64
-	Fragments    uint64
-	Sessions     uint64 // finalized sessions handed to emit
-	NotSMTP      uint64 // connections on other ports that were not SMTP
-	Strays       uint64 // packets of a session already finalized
-	Evicted      uint64
+	Frames           uint64
+	TCP              uint64
+	NonTCP           uint64
+	DecodeErrors     uint64
+	Sessions         uint64 // finalized sessions handed to emit
+	NotSMTP          uint64 // connections on other ports that were not SMTP
+	Strays           uint64 // packets of a session already finalized
+	Evicted          uint64 // sessions finalized because the table was full
+	Reused           uint64 // open sessions ended by a SYN with a new ISN
+	Queued           uint64 // segments queued out of order
+	AckFlushes       uint64 // holes given up because the peer acknowledged past them
+	BufferCapFlushes uint64 // holes given up because a buffer cap was reached
+	TimeJumps        uint64 // frames stamped more than a day ahead, not taken as the time
 }
 
-// Analyzer consumes frames and emits one smtpstate.Record per session.
+func (s *Stats) add(o Stats) {
+	s.Sessions += o.Sessions
+	s.NotSMTP += o.NotSMTP
+	s.Strays += o.Strays
+	s.Evicted += o.Evicted
+	s.Reused += o.Reused
+	s.Queued += o.Queued
+	s.AckFlushes += o.AckFlushes
+	s.BufferCapFlushes += o.BufferCapFlushes
+}
+
+// Analyzer consumes frames and emits one smtpstate.Record per TCP
+// connection that carried SMTP.
 type Analyzer struct {
-	opt       Options
-	ports     [65536 / 64]uint64 // bitmap of SMTP ports
-	dec       *decoder
-	asm       *reassembly.Assembler
-	pool      *reassembly.StreamPool
-	ctx       *pktCtx
-	detach    bool
-	flushReq  bool // a packet was held back until queued data is flushed
-	replaying bool // the held packet is being fed again
-	table     map[connKey]*session
-	active    list // by last packet, open sessions
-	closed    list // by last packet, closed sessions
-	tombs     map[connKey]time.Time
-	tombQ     []tomb // tombstones in finalization (= capture time) order
-	now       time.Time
-	start     time.Time
-	lastTck   time.Time
-	emit      func(*smtpstate.Record)
-	stats     Stats
-}
-
-type connKey [2]gopacket.Flow
-
-// tomb remembers a finalized 4-tuple so that its stray packets are not
-// taken for a new session.
-type tomb struct {
-	key connKey
-	at  time.Time
-}
-
-const tombLife = 2 * time.Minute
-
-// pktCtx travels with each packet through gopacket's assembler.
-type pktCtx struct {
-	ci      gopacket.CaptureInfo
+	opt     Options
+	ports   [65536 / 64]uint64 // bitmap of SMTP ports
+	dec     *decoder
+	seg     segment
+	now     time.Time // capture time: the latest timestamp, but see advance
+	last    time.Time // the latest timestamp
+	jumpN   int
+	lastTck time.Time
 	frame   uint64
-	ttl     uint8
-	ipid    uint16
-	hasIPID bool
-	mac     [6]byte
-	hasMAC  bool
+	stats   Stats
+	// inline mode
+	w   *worker
+	ord orderer
+	// parallel mode
+	par *parallel
+	// prepare turns a record into what emit receives (on a worker's
+	// goroutine in parallel mode); emit receives them in order.
+	prepare func(*smtpstate.Record) any
+	emit    func(any)
 }
 
-func (c *pktCtx) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
-
-// New returns an Analyzer that calls emit for every finished session.
+// New returns an Analyzer that calls emit for every finished session, in
+// opt.Order, on the goroutine that calls Frame and Close.
 func New(opt Options, emit func(*smtpstate.Record)) *Analyzer {
+	opt.Workers = 1
+	return NewPipeline(opt, nil, func(v any) { emit(v.(*smtpstate.Record)) })
+}
+
+// NewPipeline returns an Analyzer with opt.Workers session tables. prepare
+// (nil: the record itself) runs on the worker that finished the session —
+// encode output there; emit gets the results in opt.Order, from one
+// goroutine at a time (not the caller's when Workers > 1), and all of them
+// before Close returns.
+func NewPipeline(opt Options, prepare func(*smtpstate.Record) any, emit func(any)) *Analyzer {
 	if opt.IdleTimeout <= 0 {
 		opt.IdleTimeout = 2 * time.Hour
 	}
@@ -104,7 +129,16 @@ func New(opt Options, emit func(*smtpstate.Record)) *Analyzer {
 	if opt.MaxSessions <= 0 {
 		opt.MaxSessions = 1 << 20
 	}
-	a := &Analyzer{opt: opt, dec: newDecoder(), table: map[connKey]*session{}, tombs: map[connKey]time.Time{}, emit: emit, ctx: new(pktCtx)}
+	if opt.MaxBufferedPerConn <= 0 {
+		opt.MaxBufferedPerConn = 1 << 20
+	}
+	if opt.MaxBufferedTotal <= 0 {
+		opt.MaxBufferedTotal = 256 << 20
+	}
+	if prepare == nil {
+		prepare = func(r *smtpstate.Record) any { return r }
+	}
+	a := &Analyzer{opt: opt, dec: newDecoder(), prepare: prepare, emit: emit}
 	ports := opt.Ports
 	if ports == nil {
 		ports = DefaultPorts
@@ -112,27 +146,33 @@ func New(opt Options, emit func(*smtpstate.Record)) *Analyzer {
 	for _, p := range ports {
 		a.ports[p/64] |= 1 << (p % 64)
 	}
-	a.pool = reassembly.NewStreamPool(a)
-	a.asm = reassembly.NewAssembler(a.pool)
-	a.asm.MaxBufferedPagesPerConnection = 256
-	a.asm.MaxBufferedPagesTotal = 65536
+	if opt.Workers > 1 {
+		wopt := a.opt
+		wopt.MaxSessions = max(1, opt.MaxSessions/opt.Workers)
+		wopt.MaxBufferedTotal = max(1, opt.MaxBufferedTotal/opt.Workers)
+		a.par = newParallel(&wopt, &a.ports, prepare, emit)
+	} else {
+		a.w = newWorker(&a.opt, &a.ports)
+	}
 	return a
 }
 
-func (a *Analyzer) isSMTPPort(p uint16) bool { return a.ports[p/64]&(1<<(p%64)) != 0 }
-
-// Stats returns the counters so far.
-func (a *Analyzer) Stats() Stats { return a.stats }
+// Stats returns the counters; complete after Close.
+func (a *Analyzer) Stats() Stats {
+	st := a.stats
+	if a.w != nil {
+		st.add(a.w.stats)
+	} else {
+		st.add(a.par.stats())
+	}
+	return st
+}
 
 // Frame processes one frame. data is not retained.
 func (a *Analyzer) Frame(number uint64, lt layers.LinkType, ci gopacket.CaptureInfo, data []byte) {
 	a.stats.Frames++
-	if a.start.IsZero() {
-		a.start = ci.Timestamp
-	}
-	if ci.Timestamp.After(a.now) {
-		a.now = ci.Timestamp
-	}
+	a.frame = number
+	a.advance(ci.Timestamp)
 	isTCP, err := a.dec.decode(lt, data)
 	if !isTCP {
 		if err != nil {
@@ -140,134 +180,76 @@ func (a *Analyzer) Frame(number uint64, lt layers.LinkType, ci gopacket.CaptureI
 		} else {
 			a.stats.NonTCP++
 		}
-		a.tick()
-		return
-	}
-	a.stats.TCP++
-	d := a.dec
-	c := a.ctx
-	c.ci, c.frame = ci, number
-	c.hasMAC = d.hasMAC
-	if d.hasMAC {
-		copy(c.mac[:], d.eth.SrcMAC)
-	}
-	var flow gopacket.Flow
-	if d.ipv6 {
-		c.ttl, c.hasIPID, c.ipid = d.ip6.HopLimit, false, 0
-		flow = d.ip6.NetworkFlow()
 	} else {
-		c.ttl, c.hasIPID, c.ipid = d.ip4.TTL, true, d.ip4.Id
-		flow = d.ip4.NetworkFlow()
-	}
-	tcp := &d.tcp
-	a.asm.AssembleWithContext(flow, tcp, c)
-	if a.flushReq {
-		// Capture loss acknowledged by the peer: flush what waits behind
-		// holes (it will never be filled), then feed the held packet again.
-		a.flushReq = false
-		a.asm.FlushWithOptions(reassembly.FlushOptions{T: ci.Timestamp.Add(time.Nanosecond)})
-		a.replaying = true
-		a.asm.AssembleWithContext(flow, tcp, c)
-		a.replaying = false
-	}
-	if a.detach {
-		// A queued page keeps this context: never overwrite it.
-		a.ctx, a.detach = new(pktCtx), false
-	}
-	a.tick()
-}
-
-// tick runs the capture-time housekeeping at most once per capture second.
-func (a *Analyzer) tick() {
-	if a.now.Sub(a.lastTck) < time.Second {
-		return
-	}
-	a.lastTck = a.now
-	a.asm.FlushWithOptions(reassembly.FlushOptions{T: a.now.Add(-3 * time.Second), TC: a.now.Add(-a.opt.IdleTimeout)})
-	for s := a.closed.front(); s != nil && a.now.Sub(s.conn.LastSeen()) > a.opt.Linger; s = a.closed.front() {
-		a.finalize(s, "closed")
-	}
-	for s := a.active.front(); s != nil && a.now.Sub(s.conn.LastSeen()) > a.opt.IdleTimeout; s = a.active.front() {
-		a.finalize(s, "idle")
-	}
-	// Finalization times only grow: expire tombstones from the front.
-	n := 0
-	for n < len(a.tombQ) && a.now.Sub(a.tombQ[n].at) > tombLife {
-		if t := a.tombQ[n]; a.tombs[t.key].Equal(t.at) {
-			delete(a.tombs, t.key)
+		a.stats.TCP++
+		a.dec.segment(&a.seg, number, ci.Timestamp, a.now)
+		if a.w != nil {
+			a.w.packet(&a.seg)
+			a.release(a.frame)
+		} else {
+			a.par.dispatch(&a.seg)
 		}
-		n++
 	}
-	a.tombQ = a.tombQ[n:]
+	if a.now.Sub(a.lastTck) >= time.Second {
+		a.lastTck = a.now
+		if a.w != nil {
+			a.w.tick(a.now, number)
+			a.release(number)
+		} else {
+			a.par.tick(a.now, number)
+		}
+	}
 }
 
-// Close flushes everything and finalizes every open session, oldest first.
+// Capture time only moves forward, and not by a single frame stamped far
+// ahead (a broken clock, a spliced file): that would end every open
+// session as idle. A jump of more than maxJump is taken only when
+// jumpConfirm frames in a row confirm it.
+const (
+	maxJump     = 24 * time.Hour
+	jumpConfirm = 16
+)
+
+func (a *Analyzer) advance(ts time.Time) {
+	if ts.After(a.last) {
+		a.last = ts
+	}
+	switch {
+	case !ts.After(a.now):
+		a.jumpN = 0
+	case a.now.IsZero() || ts.Sub(a.now) <= maxJump:
+		a.now, a.jumpN = ts, 0
+	default:
+		if a.jumpN == 0 {
+			a.stats.TimeJumps++
+		}
+		if a.jumpN++; a.jumpN >= jumpConfirm {
+			a.now, a.jumpN = ts, 0
+		}
+	}
+}
+
+// release hands the inline worker's finished records to the orderer and
+// emits what no unfinished session can precede.
+func (a *Analyzer) release(upTo uint64) {
+	for _, f := range a.w.out {
+		a.ord.push(f.k1, f.k2, a.prepare(f.rec))
+	}
+	clear(a.w.out)
+	a.w.out = a.w.out[:0]
+	if a.ord.len() > 0 {
+		a.ord.popBelow(a.w.bound(upTo), a.emit)
+	}
+}
+
+// Close finalizes every open session and emits everything left.
 func (a *Analyzer) Close() {
-	a.asm.FlushAll()
-	for s := a.closed.front(); s != nil; s = a.closed.front() {
-		a.finalize(s, "closed")
-	}
-	for s := a.active.front(); s != nil; s = a.active.front() {
-		a.finalize(s, "end_of_input")
-	}
-}
-
-func (a *Analyzer) finalize(s *session, reason string) {
-	if s.finalized {
+	a.now = a.last
+	if a.w != nil {
+		a.w.close(a.now, a.frame+1)
+		a.release(a.frame + 1)
+		a.ord.popBelow(math.MaxUint64, a.emit)
 		return
 	}
-	s.finalized = true
-	s.list.remove(s)
-	delete(a.table, s.key)
-	delete(a.table, connKey{s.key[0].Reverse(), s.key[1].Reverse()})
-	a.tombs[s.key] = a.now
-	a.tombQ = append(a.tombQ, tomb{s.key, a.now})
-	r := s.conn.Finish(reason, a.now)
-	if !s.smtpPort && !s.conn.IsSMTP() {
-		a.stats.NotSMTP++
-		return
-	}
-	a.stats.Sessions++
-	a.emit(r)
-}
-
-// New implements reassembly.StreamFactory. A connection that gopacket
-// re-creates (the final ACK after both FINs, or after a flush) is attached
-// to the session still in our table; a SYN after close starts a new one.
-func (a *Analyzer) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassembly.AssemblerContext) reassembly.Stream {
-	k := connKey{netFlow, tcpFlow}
-	if s, ok := a.table[k]; ok && !(tcp.SYN && !tcp.ACK && s.conn.Closed()) {
-		return &stream{a: a, s: s, aIsClient: s.isClient(netFlow.Src(), tcpFlow.Src())}
-	} else if ok {
-		a.finalize(s, "closed")
-	}
-	if _, ok := a.tombs[k]; ok && !tcp.SYN {
-		return &stream{a: a, stray: true}
-	}
-	if _, ok := a.tombs[connKey{netFlow.Reverse(), tcpFlow.Reverse()}]; ok && !tcp.SYN {
-		return &stream{a: a, stray: true}
-	}
-	if a.active.n+a.closed.n >= a.opt.MaxSessions {
-		if s := a.active.front(); s != nil {
-			a.stats.Evicted++
-			a.finalize(s, "evicted")
-		}
-	}
-	s := a.newSession(k, tcp)
-	return &stream{a: a, s: s, aIsClient: s.isClient(netFlow.Src(), tcpFlow.Src())}
-}
-
-func endpoint(n, t gopacket.Endpoint) smtpstate.Endpoint {
-	var addr string
-	if ip, ok := netip.AddrFromSlice(n.Raw()); ok {
-		addr = ip.Unmap().String()
-	} else {
-		addr = n.String()
-	}
-	raw := t.Raw()
-	var port uint16
-	if len(raw) == 2 {
-		port = uint16(raw[0])<<8 | uint16(raw[1])
-	}
-	return smtpstate.Endpoint{Addr: addr, Port: port}
+	a.par.close(a.now, a.frame+1)
 }

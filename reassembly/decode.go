@@ -1,9 +1,13 @@
 package reassembly
 
 import (
+	"time"
+
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/ip4defrag"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/smtpcap/smtpcap/smtpstate"
 )
 
 // decoder holds the layer instances shared by the per-link-type parsers,
@@ -124,4 +128,38 @@ func (d *decoder) reassembleFragment() (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// segment copies the decoded TCP segment's facts into sg; the payload
+// still points into the frame.
+func (d *decoder) segment(sg *segment, frame uint64, ts, now time.Time) {
+	tcp := &d.tcp
+	*sg = segment{frame: frame, ts: ts, now: now, sport: uint16(tcp.SrcPort), dport: uint16(tcp.DstPort),
+		seq: tcp.Seq, ack: tcp.Ack, window: tcp.Window, payload: tcp.Payload}
+	if len(tcp.Contents) >= 14 {
+		// smtpstate.Flags are defined bit for bit as on the wire.
+		sg.flags = smtpstate.Flags(tcp.Contents[13])
+	}
+	if d.hasMAC {
+		sg.hasMAC = true
+		copy(sg.mac[:], d.eth.SrcMAC)
+	}
+	if d.ipv6 {
+		sg.ttl = d.ip6.HopLimit
+		copy(sg.src[:], d.ip6.SrcIP.To16())
+		copy(sg.dst[:], d.ip6.DstIP.To16())
+		return
+	}
+	sg.ttl, sg.hasIPID, sg.ipid = d.ip4.TTL, true, d.ip4.Id
+	sg.src, sg.dst = v4mapped(d.ip4.SrcIP), v4mapped(d.ip4.DstIP)
+}
+
+func v4mapped(ip []byte) addr16 {
+	a := addr16{10: 0xff, 11: 0xff}
+	if len(ip) == 4 {
+		copy(a[12:], ip)
+	} else if len(ip) == 16 {
+		copy(a[:], ip)
+	}
+	return a
 }

@@ -225,3 +225,7 @@ func (c *Conn) Finish(reason string, captureEnd time.Time) *Record {
 	r.Ending = ClassifyWith(r, p)
 	return r
 }
+
+// Anomaly adds a named anomaly found by the caller (reassembly), such as
+// "active_connection_reuse".
+func (c *Conn) Anomaly(name string) { c.anomaly(name) }

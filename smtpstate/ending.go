@@ -399,6 +399,11 @@ func (k *classifier) open() {
 		k.set("undetermined", "unknown", "none", "low", fmt.Sprintf("the session table was full: this session, quiet for %.0fs, was evicted while the capture went on", idleEnd))
 		k.e.Confirm = "a run with a larger session table, or a capture filtered to fewer hosts"
 		return
+	case r.EndReason == "reused":
+		k.set("undetermined", "unknown", "none", "low", fmt.Sprintf("a new connection (a SYN with a new ISN) reused this 4-tuple %.1fs after its last packet, while it was still open: how it ended was not captured", r.CaptureEnd.Sub(r.EndTS.Time).Seconds()))
+		k.e.Flags = appendFlag(k.e.Flags, "active_connection_reuse")
+		k.e.Confirm = "a capture that holds the end of the first connection, or the ESA mail log for it"
+		return
 	case r.EndReason == "idle":
 		reason = fmt.Sprintf("no FIN or RST, and no packet for %.0fs: finalized as idle while the capture went on (a timeout may have happened unseen)", idleEnd)
 		k.e.Flags = appendFlag(k.e.Flags, "idle_open_at_end")

@@ -91,7 +91,8 @@ type Record struct {
 	MaxIdle      float64 `json:"max_idle_s"`
 	MaxIdleFrame uint64  `json:"max_idle_frame,omitempty"` // the packet that ended it
 	// EndReason is why the record was closed by the caller: "closed",
-	// "idle", "end_of_input" or "evicted".
+	// "idle", "end_of_input", "evicted" or "reused" (a SYN with a new ISN
+	// opened a new connection on the 4-tuple while this one was open).
 	EndReason string `json:"end_reason"`
 	// CaptureEnd is the time of the last packet of the whole input; it lets
 	// the classifier tell a session that was open at the end of the capture.

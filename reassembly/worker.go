@@ -1,0 +1,349 @@
+package reassembly
+
+import (
+	"time"
+
+	"github.com/smtpcap/smtpcap/smtpstate"
+)
+
+// session is our table's entry for one TCP connection: the table, not
+// gopacket, decides when a connection begins and ends.
+type session struct {
+	key      fkey
+	conn     *smtpstate.Conn
+	first    uint64 // frame that opened it (the output order)
+	cliIsA   bool   // the key's endpoint a is the client
+	smtpPort bool
+	h        [2]half // [0] sent by endpoint a, [1] by b
+	isn      [2]uint32
+	synSeen  [2]bool
+	waiting  bool // in worker.waiting (bytes queued)
+	// activity list (active or closed, least recently active first)
+	prev, next *session
+	list       *list
+	// open sessions in creation order (the oldest open bounds the output)
+	oprev, onext *session
+}
+
+// dirOf maps a side of the key to the dialogue's direction now (a
+// greeting may have swapped the roles).
+func (s *session) dirOf(side int) smtpstate.Dir {
+	if (side == 0) == s.cliIsA != s.conn.Swapped() {
+		return smtpstate.FromClient
+	}
+	return smtpstate.FromServer
+}
+
+func (s *session) deliver(side int, b []byte, frame uint64, ts time.Time) {
+	s.conn.Deliver(s.dirOf(side), b, frame, ts)
+}
+
+func (s *session) gap(side int, n int64, frame uint64, ts time.Time) {
+	s.conn.Gap(s.dirOf(side), n, frame, ts)
+}
+
+// finished is a record with its place in the output.
+type finished struct {
+	k1, k2 uint64
+	rec    *smtpstate.Record
+}
+
+// worker owns a session table. One runs inline, or one per goroutine with
+// the sessions of its share of the flow hash.
+type worker struct {
+	opt     *Options
+	ports   *[65536 / 64]uint64
+	table   map[fkey]*session
+	active  list // open sessions, by last packet
+	closed  list // closed (FIN both ways or RST), lingering for trailing packets
+	ohead   *session
+	otail   *session
+	waiting []*session
+	tombs   map[fkey]time.Time
+	tombQ   []tomb
+	bufs    [][]byte
+	queued  int
+	now     time.Time
+	frame   uint64 // the frame being processed (or the tick's position)
+	out     []finished
+	stats   Stats
+}
+
+// tomb remembers a finalized 4-tuple so that its stray packets are not
+// taken for a new session.
+type tomb struct {
+	key fkey
+	at  time.Time
+}
+
+const tombLife = 2 * time.Minute
+
+func newWorker(opt *Options, ports *[65536 / 64]uint64) *worker {
+	return &worker{opt: opt, ports: ports, table: map[fkey]*session{}, tombs: map[fkey]time.Time{}}
+}
+
+func (w *worker) isSMTPPort(p uint16) bool { return w.ports[p/64]&(1<<(p%64)) != 0 }
+
+// packet handles one segment: the session it belongs to (a new one on a
+// new SYN), its TCP facts, then its bytes.
+func (w *worker) packet(sg *segment) {
+	w.now, w.frame = sg.now, sg.frame
+	k, fromA := canon(sg.src, sg.sport, sg.dst, sg.dport)
+	side := 1
+	if fromA {
+		side = 0
+	}
+	s := w.table[k]
+	if s != nil && sg.flags.Has(smtpstate.FlagSYN) && w.newConnection(s, side, sg) {
+		s = nil
+	}
+	if s == nil {
+		if _, ok := w.tombs[k]; ok && !sg.flags.Has(smtpstate.FlagSYN) {
+			w.stats.Strays++
+			return
+		}
+		if w.active.n+w.closed.n >= w.opt.MaxSessions {
+			if old := w.active.front(); old != nil {
+				w.stats.Evicted++
+				w.finalize(old, "evicted")
+			} else if old := w.closed.front(); old != nil {
+				w.finalize(old, "closed")
+			}
+		}
+		s = w.newSession(k, fromA, sg)
+	}
+	if sg.flags.Has(smtpstate.FlagSYN) && !s.synSeen[side] {
+		s.synSeen[side], s.isn[side] = true, sg.seq
+	}
+	d := s.dirOf(side)
+	p := smtpstate.Packet{Frame: sg.frame, Time: sg.ts, Dir: d, Flags: sg.flags, Seq: sg.seq, Ack: sg.ack,
+		Window: sg.window, TTL: sg.ttl, IPID: sg.ipid, HasIPID: sg.hasIPID, PayloadLen: len(sg.payload), SrcMAC: sg.mac, HasMAC: sg.hasMAC}
+	if sg.flags.Has(smtpstate.FlagRST) && len(sg.payload) > 0 {
+		p.Payload = sg.payload
+	}
+	s.conn.Packet(&p)
+	s.list.moveToBack(s)
+	if s.list == &w.active && s.conn.Closed() {
+		w.active.remove(s)
+		w.closed.pushBack(s)
+	}
+	// The peer acknowledges bytes we have queued behind a hole: the capture
+	// lost what the peer got. Give the hole up now, before this segment's
+	// own bytes, so that replies never outrun the commands they answer.
+	if o := &s.h[1-side]; sg.flags.Has(smtpstate.FlagACK) && len(o.q) > 0 && seqLT(o.next, sg.ack) && s.conn.Ahead(d.Other(), sg.ack) {
+		w.stats.AckFlushes++
+		w.flush(o, 1-side, s, sg.ack, false)
+	}
+	w.feed(s, side, sg)
+}
+
+// newConnection decides whether a SYN on a known 4-tuple opens a new
+// connection: a SYN with a new ISN does (a retransmitted one does not). The
+// old session is finalized: "closed" if it had ended (FIN or RST either
+// way), "reused" if it was still open (Zeek's active_connection_reuse).
+func (w *worker) newConnection(s *session, side int, sg *segment) bool {
+	synack := sg.flags.Has(smtpstate.FlagACK)
+	if s.synSeen[side] && s.isn[side] == sg.seq {
+		return false // retransmitted SYN or SYN-ACK
+	}
+	r := s.conn.Record()
+	ended := s.conn.Closed() || r.Client.FIN != nil || r.Server.FIN != nil
+	if synack && !(s.synSeen[side] && ended) {
+		// A SYN-ACK answers the SYN that opened this session (or one we
+		// missed): only a new ISN on an ended session is a new connection.
+		return false
+	}
+	if ended {
+		w.finalize(s, "closed")
+	} else {
+		w.stats.Reused++
+		s.conn.Anomaly("active_connection_reuse")
+		w.finalize(s, "reused")
+	}
+	return true
+}
+
+func (w *worker) newSession(k fkey, fromA bool, sg *segment) *session {
+	srcPort, dstPort := sg.sport, sg.dport
+	senderIsClient, basis := true, "first_packet"
+	switch syn, ack := sg.flags.Has(smtpstate.FlagSYN), sg.flags.Has(smtpstate.FlagACK); {
+	case syn && !ack:
+		basis = "syn"
+	case syn && ack:
+		senderIsClient, basis = false, "synack"
+	case w.isSMTPPort(dstPort) && !w.isSMTPPort(srcPort):
+		basis = "port"
+	case w.isSMTPPort(srcPort) && !w.isSMTPPort(dstPort):
+		senderIsClient, basis = false, "port"
+	case w.isSMTPPort(dstPort) && w.isSMTPPort(srcPort):
+		basis = "port"
+		if srcPort < dstPort {
+			senderIsClient = false
+		}
+	}
+	cli, srv := endpointOf(sg.src, srcPort), endpointOf(sg.dst, dstPort)
+	if !senderIsClient {
+		cli, srv = srv, cli
+	}
+	s := &session{key: k, first: sg.frame, cliIsA: fromA == senderIsClient}
+	s.smtpPort = w.isSMTPPort(srv.Port)
+	s.conn = smtpstate.NewConn(cli, srv, basis, smtpstate.Config{ImplicitTLS: srv.Port == 465, Params: w.opt.Classify})
+	w.table[k] = s
+	w.active.pushBack(s)
+	s.oprev = w.otail
+	if w.otail != nil {
+		w.otail.onext = s
+	} else {
+		w.ohead = s
+	}
+	w.otail = s
+	return s
+}
+
+// wait puts a session with queued bytes on the list tick looks at.
+func (w *worker) wait(s *session) {
+	if !s.waiting {
+		s.waiting = true
+		w.waiting = append(w.waiting, s)
+	}
+}
+
+// tick runs the capture-time housekeeping (once per capture second): holes
+// waited for too long, lingering closed sessions, idle ones, tombstones.
+func (w *worker) tick(now time.Time, frame uint64) {
+	w.now, w.frame = now, frame
+	t := now.Add(-reorderWait)
+	n := 0
+	for _, s := range w.waiting {
+		for side := range s.h {
+			if len(s.h[side].q) > 0 {
+				w.flushOlder(&s.h[side], side, s, t)
+			}
+		}
+		if len(s.h[0].q)+len(s.h[1].q) > 0 && s.list != nil {
+			w.waiting[n] = s
+			n++
+		} else {
+			s.waiting = false
+		}
+	}
+	clear(w.waiting[n:])
+	w.waiting = w.waiting[:n]
+	for s := w.closed.front(); s != nil && now.Sub(s.conn.LastSeen()) > w.opt.Linger; s = w.closed.front() {
+		w.finalize(s, "closed")
+	}
+	for s := w.active.front(); s != nil && now.Sub(s.conn.LastSeen()) > w.opt.IdleTimeout; s = w.active.front() {
+		w.finalize(s, "idle")
+	}
+	// Finalization times only grow: expire tombstones from the front.
+	i := 0
+	for i < len(w.tombQ) && now.Sub(w.tombQ[i].at) > tombLife {
+		if tb := w.tombQ[i]; w.tombs[tb.key].Equal(tb.at) {
+			delete(w.tombs, tb.key)
+		}
+		i++
+	}
+	w.tombQ = w.tombQ[i:]
+}
+
+// close finalizes every session at the end of the input, closed first.
+func (w *worker) close(now time.Time, frame uint64) {
+	w.now, w.frame = now, frame
+	for s := w.closed.front(); s != nil; s = w.closed.front() {
+		w.finalize(s, "closed")
+	}
+	for s := w.active.front(); s != nil; s = w.active.front() {
+		w.finalize(s, "end_of_input")
+	}
+}
+
+// finalize ends a session: its holes become gaps, its record is finished
+// and queued for the output, and it leaves every table at once.
+func (w *worker) finalize(s *session, reason string) {
+	if s.list == nil {
+		return
+	}
+	for side := range s.h {
+		w.flush(&s.h[side], side, s, 0, true)
+		w.dropQueue(&s.h[side])
+	}
+	s.list.remove(s)
+	if s.oprev != nil {
+		s.oprev.onext = s.onext
+	} else {
+		w.ohead = s.onext
+	}
+	if s.onext != nil {
+		s.onext.oprev = s.oprev
+	} else {
+		w.otail = s.oprev
+	}
+	s.oprev, s.onext = nil, nil
+	delete(w.table, s.key)
+	w.tombs[s.key] = w.now
+	w.tombQ = append(w.tombQ, tomb{s.key, w.now})
+	r := s.conn.Finish(reason, w.now)
+	if !s.smtpPort && !s.conn.IsSMTP() {
+		w.stats.NotSMTP++
+		return
+	}
+	w.stats.Sessions++
+	w.out = append(w.out, finished{k1: s.first, k2: 0, rec: r})
+	if w.opt.Order == ByEnd {
+		w.out[len(w.out)-1].k1, w.out[len(w.out)-1].k2 = w.frame, s.first
+	}
+}
+
+// bound is the smallest output key a record this worker has not yet
+// finished can have, given that every frame up to upTo has been processed.
+func (w *worker) bound(upTo uint64) uint64 {
+	if w.opt.Order == ByStart && w.ohead != nil && w.ohead.first <= upTo {
+		return w.ohead.first
+	}
+	return upTo + 1
+}
+
+// list is an intrusive doubly linked list of sessions ordered by activity.
+type list struct {
+	head, tail *session
+	n          int
+}
+
+func (l *list) front() *session { return l.head }
+
+func (l *list) pushBack(s *session) {
+	s.list, s.prev, s.next = l, l.tail, nil
+	if l.tail != nil {
+		l.tail.next = s
+	} else {
+		l.head = s
+	}
+	l.tail = s
+	l.n++
+}
+
+func (l *list) remove(s *session) {
+	if s.list != l {
+		return
+	}
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		l.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else {
+		l.tail = s.prev
+	}
+	s.prev, s.next, s.list = nil, nil, nil
+	l.n--
+}
+
+func (l *list) moveToBack(s *session) {
+	if l == nil || l.tail == s {
+		return
+	}
+	l.remove(s)
+	l.pushBack(s)
+}
