@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -30,8 +32,17 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	esaTZ := fs.String("esa-tz", "", "the appliance's time zone (IANA name or offset like +01:00); default: the log header, else inferred")
 	icid := fs.String("icid", "", "show only the session of this ICID (or DCID); needs --esa-log")
 	mid := fs.String("mid", "", "show only the session that carried this MID; needs --esa-log")
+	workers := fs.Int("workers", runtime.NumCPU(), "session tables on their own cores (sharded by flow); the output is the same for any number")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
+	}
+	if len(*esaLogs) == 0 && (*icid != "" || *mid != "") {
+		fmt.Fprintln(stderr, "smtpcap analyze: --icid and --mid need --esa-log")
+		return exitUsage
+	}
+	if *workers < 1 {
+		fmt.Fprintln(stderr, "smtpcap analyze: --workers must be at least 1")
+		return exitUsage
 	}
 	if len(*files) == 0 {
 		fmt.Fprintln(stderr, "smtpcap analyze: -r FILE is required")
@@ -65,17 +76,47 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	defer src.Close()
 
+	loc := time.UTC
+	if !*utc {
+		loc = time.Local
+	}
+	// Without ESA matching every record is written as soon as the output
+	// order allows, prepared (encoded) on the worker that finished it, and
+	// then dropped: memory follows concurrency, not the capture's length.
+	// Matching needs them all.
+	keep := len(*esaLogs) > 0 || *icid != "" || *mid != ""
 	var records []*smtpstate.Record
-	var streamErr error
-	emit := func(r *smtpstate.Record) { records = append(records, r) }
-	if *stream {
-		emit = func(r *smtpstate.Record) {
-			if streamErr == nil {
-				streamErr = report.JSONLines(stdout, []*smtpstate.Record{r})
+	out := bufio.NewWriterSize(stdout, 256<<10)
+	var writeErr error
+	prepare := func(r *smtpstate.Record) any {
+		if keep {
+			return r
+		}
+		var b []byte
+		if *jsonOut || *stream {
+			b, _ = report.AppendJSON(nil, r)
+		} else {
+			b = append([]byte(report.Line(r, loc)), '\n')
+		}
+		return b
+	}
+	emit := func(v any) {
+		if keep {
+			records = append(records, v.(*smtpstate.Record))
+			return
+		}
+		if writeErr == nil {
+			_, writeErr = out.Write(v.([]byte))
+			if *stream && writeErr == nil {
+				writeErr = out.Flush()
 			}
 		}
 	}
-	an := reassembly.New(opt, emit)
+	if *stream {
+		opt.Order = reassembly.ByEnd
+	}
+	opt.Workers = *workers
+	an := reassembly.NewPipeline(opt, prepare, emit)
 	prog := newProgress(stderr, !*quiet && isTerminal(stderr), src)
 	for i := 0; ; i++ {
 		f, ok := src.Next()
@@ -96,8 +137,11 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	for _, w := range src.Warnings() {
 		fmt.Fprintf(stderr, "smtpcap: warning: %s\n", w)
 	}
-	if *stream {
-		return outcome(stderr, streamErr, src.Err())
+	if !keep {
+		if writeErr == nil {
+			writeErr = out.Flush()
+		}
+		return outcome(stderr, writeErr, src.Err())
 	}
 	report.Sort(records)
 	var esaSummary string
@@ -107,15 +151,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stderr, "smtpcap: %v\n", err)
 			return exitError
 		}
-	} else if *icid != "" || *mid != "" {
-		fmt.Fprintln(stderr, "smtpcap analyze: --icid and --mid need --esa-log")
-		return exitUsage
 	}
 	records = selectRecords(records, *icid, *mid)
-	loc := time.UTC
-	if !*utc {
-		loc = time.Local
-	}
 	if *jsonOut {
 		err = report.JSONLines(stdout, records)
 		writeSummary(stderr, esaSummary)

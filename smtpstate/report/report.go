@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,16 +15,24 @@ import (
 
 // Sort orders records by start time, then uid: the order of every report.
 func Sort(rs []*smtpstate.Record) {
+	// The order of the streamed output (reassembly.ByStart): by the frame
+	// that opened the session, which unlike its timestamp cannot go back.
 	sort.SliceStable(rs, func(i, j int) bool {
 		a, b := rs[i], rs[j]
-		if !a.TS.Equal(b.TS.Time) {
-			return a.TS.Before(b.TS.Time)
-		}
 		if a.FirstFrame != b.FirstFrame {
 			return a.FirstFrame < b.FirstFrame
 		}
 		return a.UID < b.UID
 	})
+}
+
+// AppendJSON appends r as one JSON line, exactly as JSONLines writes it.
+func AppendJSON(dst []byte, r *smtpstate.Record) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(r)
+	return buf.Bytes(), err
 }
 
 // JSONLines writes one JSON object per record.
