@@ -5,7 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -32,6 +37,9 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	esaTZ := fs.String("esa-tz", "", "the appliance's time zone (IANA name or offset like +01:00); default: the log header, else inferred")
 	icid := fs.String("icid", "", "show only the session of this ICID (or DCID); needs --esa-log")
 	mid := fs.String("mid", "", "show only the session that carried this MID; needs --esa-log")
+	memLimit := fs.String("memory-limit", "100MiB", "soft limit on the heap while records stream out (the garbage collector works harder near it; 0: Go's default); ignored with --esa-log")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for developers)")
+	_ = fs.MarkHidden("cpuprofile")
 	workers := fs.Int("workers", runtime.NumCPU(), "session tables on their own cores (sharded by flow); the output is the same for any number")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
@@ -69,6 +77,14 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			opt.Ports = append(opt.Ports, uint16(p))
 		}
 	}
+	if *cpuProfile != "" {
+		if stop, err := startProfile(*cpuProfile); err != nil {
+			fmt.Fprintf(stderr, "smtpcap: %v\n", err)
+			return exitError
+		} else {
+			defer stop()
+		}
+	}
 	src, err := capture.Open(*files, capture.Options{Filter: joinFilter(fs.Args()), Stdin: stdin})
 	if err != nil {
 		fmt.Fprintf(stderr, "smtpcap: %v\n", err)
@@ -85,6 +101,12 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	// then dropped: memory follows concurrency, not the capture's length.
 	// Matching needs them all.
 	keep := len(*esaLogs) > 0 || *icid != "" || *mid != ""
+	if lim, err := parseSize(*memLimit); err != nil {
+		fmt.Fprintf(stderr, "smtpcap analyze: --memory-limit: %v\n", err)
+		return exitUsage
+	} else if lim > 0 && !keep && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(lim)
+	}
 	var records []*smtpstate.Record
 	out := bufio.NewWriterSize(stdout, 256<<10)
 	var writeErr error
@@ -203,4 +225,38 @@ func (p *progress) done() {
 	if p.on && !p.last.IsZero() {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
+}
+
+// startProfile writes a CPU profile until the returned function is called.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// parseSize reads a byte count with an optional KiB/MiB/GiB (or K/M/G)
+// suffix.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	t := strings.TrimSpace(s)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSuffix(t, u.suf), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 100MiB", s)
+	}
+	return n * mult, nil
 }
