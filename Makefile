@@ -4,20 +4,22 @@ GO    ?= go
 BIN   := bin/smtpcap
 PKGS  := ./...
 
-# Debian packages the build, the tests and the lab need.
+# Debian packages the build, the tests and the lab need. The build needs
+# only Go, gcc and libpcap; the tests add tshark & co; the lab (and the
+# tests as root, which regenerate the lab) add Postfix, swaks, iptables ...
 DEB_BUILD := libpcap-dev gcc
 DEB_TEST  := tshark tcpdump zstd gzip
 DEB_LAB   := postfix swaks libnet-ssleay-perl libio-socket-inet6-perl iproute2 iptables conntrack openssl procps python3
-DEB_ALL   := $(DEB_BUILD) $(DEB_TEST) $(DEB_LAB)
+DEB_ROOT_TEST := $(if $(filter 0,$(shell id -u)),$(DEB_LAB))
 
-.PHONY: all deps build test demo bench fuzz golden lab vet clean
+.PHONY: all deps deps-build deps-test deps-lab build test demo bench fuzz golden lab vet clean
 
 all: build
 
-# deps installs what is missing with apt-get when run as root; otherwise it
-# prints the exact command to run.
-deps:
-	@missing=""; for p in $(DEB_ALL); do \
+# deps-* install what is missing with apt-get when run as root; otherwise
+# they print the exact command to run.
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if ! command -v $(GO) >/dev/null; then echo "Go is required (go1.25 or newer): https://go.dev/dl/"; exit 1; fi; \
@@ -33,8 +35,17 @@ deps:
 	  echo "run: sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$$missing"; \
 	  exit 1; \
 	fi
+endef
 
-build: deps
+deps-build:
+	$(call install_missing,$(DEB_BUILD))
+deps-test: deps-build
+	$(call install_missing,$(DEB_TEST) $(DEB_ROOT_TEST))
+deps-lab: deps-build
+	$(call install_missing,$(DEB_TEST) $(DEB_LAB))
+deps: deps-lab
+
+build: deps-build
 	$(GO) build -o $(BIN) ./cmd/smtpcap
 
 vet:
@@ -43,10 +54,12 @@ vet:
 
 # test runs every test; as root with network namespaces it also regenerates
 # the lab in a temporary folder and checks the analyzer on the fresh captures.
-test: deps vet
+test: deps-test vet
 	@echo "== verdict accuracy on the committed lab captures (scenario x capture point) =="
 	@$(GO) test -count=1 -run 'TestLabCaptures$$' -v ./cmd/smtpcap 2>&1 | sed -n '/accuracy:/,/^--- /p' | sed '$$d'
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+	@echo "== per-packet cost with 10 .. 100,000 open connections (a benchmark: it must stay flat) =="
+	$(GO) test -count=1 -run '^$$' -bench 'OpenConnections' -benchtime 200000x ./reassembly
 
 demo: build
 	$(BIN) analyze -r testdata/lab/captures/all-server.pcapng --esa-log testdata/lab/captures/mail.current
@@ -61,11 +74,11 @@ fuzz:
 	$(GO) test ./capture -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./reassembly -run '^$$' -fuzz '^FuzzFrame$$' -fuzztime $(FUZZTIME)
 
-bench: build
+bench: build deps-test
 	testdata/bench/bench.sh $(BIN)
 
 # lab regenerates the committed lab captures, logs and expectations (root).
-lab: build
+lab: build deps-lab
 	testdata/lab/lab.sh --out testdata/lab/captures
 
 clean:

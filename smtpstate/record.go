@@ -14,20 +14,26 @@ func (t Time) MarshalJSON() ([]byte, error) {
 	if t.IsZero() {
 		return []byte("null"), nil
 	}
-	us := t.UnixMicro()
-	s := strconv.FormatInt(us/1e6, 10) + "." + pad6(us%1e6)
-	if us < 0 {
-		s = strconv.FormatFloat(float64(us)/1e6, 'f', 6, 64)
-	}
-	return []byte(s), nil
+	return t.AppendJSON(make([]byte, 0, 20)), nil
 }
 
-func pad6(v int64) string {
-	s := strconv.FormatInt(v, 10)
-	for len(s) < 6 {
-		s = "0" + s
+// AppendJSON appends the time as MarshalJSON writes it (seconds since the
+// epoch with six decimals), without allocating.
+func (t Time) AppendJSON(b []byte) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
 	}
-	return s
+	us := t.UnixMicro()
+	if us < 0 {
+		return strconv.AppendFloat(b, float64(us)/1e6, 'f', 6, 64)
+	}
+	b = strconv.AppendInt(b, us/1e6, 10)
+	frac := us % 1e6
+	b = append(b, '.')
+	for d := int64(100000); d > 0; d /= 10 {
+		b = append(b, byte('0'+frac/d%10))
+	}
+	return b
 }
 
 // Record is everything known about one TCP connection that carried (or was
