@@ -70,6 +70,8 @@ type Stats struct {
 	AckFlushes       uint64 // holes given up because the peer acknowledged past them
 	BufferCapFlushes uint64 // holes given up because a buffer cap was reached
 	TimeJumps        uint64 // frames stamped more than a day ahead, not taken as the time
+	Fragments        uint64 // IPv4 fragments of TCP segments
+	FragmentsDropped uint64 // unfinished datagrams given up (too old, or too many bytes held)
 }
 
 func (s *Stats) add(o Stats) {
@@ -160,6 +162,7 @@ func NewPipeline(opt Options, prepare func(*smtpstate.Record) any, emit func(any
 // Stats returns the counters; complete after Close.
 func (a *Analyzer) Stats() Stats {
 	st := a.stats
+	st.Fragments, st.FragmentsDropped = a.dec.stats.Fragments, a.dec.stats.FragmentsDropped
 	if a.w != nil {
 		st.add(a.w.stats)
 	} else {
@@ -173,6 +176,7 @@ func (a *Analyzer) Frame(number uint64, lt layers.LinkType, ci gopacket.CaptureI
 	a.stats.Frames++
 	a.frame = number
 	a.advance(ci.Timestamp)
+	a.dec.ts = ci.Timestamp
 	isTCP, err := a.dec.decode(lt, data)
 	if !isTCP {
 		if err != nil {
@@ -192,6 +196,7 @@ func (a *Analyzer) Frame(number uint64, lt layers.LinkType, ci gopacket.CaptureI
 	}
 	if a.now.Sub(a.lastTck) >= time.Second {
 		a.lastTck = a.now
+		a.dec.dropFragments(a.now.Add(-fragLife))
 		if a.w != nil {
 			a.w.tick(a.now, number)
 			a.release(number)

@@ -36,10 +36,17 @@ type decoder struct {
 	// facts of the last decode
 	hasMAC bool
 	ipv6   bool
+	ts     time.Time // the frame's timestamp (fragments age by it)
+
+	frags        map[fragKey]fragHeld
+	fragBytes    int
+	maxFragBytes int
+	stats        struct{ Fragments, FragmentsDropped uint64 }
 }
 
 func newDecoder() *decoder {
-	d := &decoder{parsers: map[layers.LinkType]*gopacket.DecodingLayerParser{}, decoded: make([]gopacket.LayerType, 0, 16)}
+	d := &decoder{parsers: map[layers.LinkType]*gopacket.DecodingLayerParser{}, decoded: make([]gopacket.LayerType, 0, 16),
+		frags: map[fragKey]fragHeld{}, maxFragBytes: 32 << 20}
 	d.defrag = ip4defrag.NewIPv4Defragmenter()
 	return d
 }
@@ -110,24 +117,73 @@ func (d *decoder) decode(lt layers.LinkType, data []byte) (tcp bool, err error) 
 	return false, err
 }
 
+// Fragments wait at most fragLife of capture time for the rest of their
+// datagram; past maxFragBytes held in all, every unfinished datagram is
+// dropped (a flood of fragments that never complete must not hold memory).
+const fragLife = 5 * time.Second
+
+type fragKey struct {
+	src, dst addr16
+	id       uint16
+}
+
+type fragHeld struct {
+	bytes int
+	last  time.Time
+}
+
 // reassembleFragment feeds an IPv4 fragment to the defragmenter; when the
 // datagram is complete its TCP segment is decoded into d.tcp.
 func (d *decoder) reassembleFragment() (bool, error) {
+	d.stats.Fragments++
+	k := fragKey{v4mapped(d.ip4.SrcIP), v4mapped(d.ip4.DstIP), d.ip4.Id}
 	// The defragmenter keeps the layer until the datagram is complete, and
 	// frame buffers are reused: give it its own copy.
 	ip := new(layers.IPv4)
 	*ip = d.ip4
 	ip.Payload = append([]byte(nil), d.ip4.Payload...)
 	ip.Contents, ip.Options = nil, nil
-	whole, err := d.defrag.DefragIPv4(ip)
+	whole, err := d.defrag.DefragIPv4WithTimestamp(ip, d.ts)
 	if err != nil || whole == nil {
+		if err == nil {
+			h := d.frags[k]
+			h.bytes += len(ip.Payload)
+			h.last = d.ts
+			d.frags[k] = h
+			d.fragBytes += len(ip.Payload)
+			if d.fragBytes > d.maxFragBytes {
+				d.dropFragments(time.Time{})
+			}
+		}
 		return false, err
 	}
+	d.fragBytes -= d.frags[k].bytes
+	delete(d.frags, k)
 	d.ip4 = *whole
 	if err := d.tcp.DecodeFromBytes(whole.Payload, gopacket.NilDecodeFeedback); err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// dropFragments forgets unfinished datagrams last seen before t (all of
+// them if t is zero) and counts them.
+func (d *decoder) dropFragments(t time.Time) {
+	if len(d.frags) == 0 {
+		return
+	}
+	cut := t
+	if t.IsZero() {
+		cut = d.ts.Add(time.Hour)
+	}
+	d.defrag.DiscardOlderThan(cut)
+	for k, h := range d.frags {
+		if t.IsZero() || h.last.Before(t) {
+			d.stats.FragmentsDropped++
+			d.fragBytes -= h.bytes
+			delete(d.frags, k)
+		}
+	}
 }
 
 // segment copies the decoded TCP segment's facts into sg; the payload
