@@ -42,6 +42,10 @@ type Options struct {
 	// MaxSessions bounds the table; the least recently active session is
 	// finalized ("evicted") when it is full.
 	MaxSessions int
+	// HalfOpenTimeout finalizes a session that is still a bare SYN (never
+	// answered) after this much capture time without another SYN; longer
+	// than the gaps between a client's SYN retransmissions.
+	HalfOpenTimeout time.Duration
 	// MaxBufferedPerConn and MaxBufferedTotal bound the out-of-order bytes
 	// queued for one direction and for all; past them the oldest hole is
 	// given up as a gap.
@@ -127,6 +131,9 @@ func NewPipeline(opt Options, prepare func(*smtpstate.Record) any, emit func(any
 	}
 	if opt.Linger <= 0 {
 		opt.Linger = 5 * time.Second
+	}
+	if opt.HalfOpenTimeout <= 0 {
+		opt.HalfOpenTimeout = time.Minute
 	}
 	if opt.MaxSessions <= 0 {
 		opt.MaxSessions = 1 << 20
@@ -251,7 +258,7 @@ func (a *Analyzer) release(upTo uint64) {
 func (a *Analyzer) Close() {
 	a.now = a.last
 	if a.w != nil {
-		a.w.close(a.now, a.frame+1)
+		a.w.close(a.now, a.frame+1, func() { a.release(a.frame + 1) })
 		a.release(a.frame + 1)
 		a.ord.popBelow(math.MaxUint64, a.emit)
 		return

@@ -139,22 +139,18 @@ func (p *parallel) run(i int, pw *pworker) {
 				w.packet(sg)
 			}
 		}
+		final := b.final
+		if final {
+			// Send as it goes: all that is still open ends now.
+			// Records finished at close all have k1 = cFrm under ByEnd:
+			// none may pass before every worker is done.
+			w.close(b.cNow, b.cFrm, func() { p.merged <- wmsg{bound: min(w.bound(b.cFrm), b.cFrm), w: i, items: p.items(w)} })
+		}
 		bound := uint64(math.MaxUint64)
-		if b.final {
-			w.close(b.cNow, b.cFrm)
-		} else {
+		if !final {
 			bound = w.bound(b.upTo)
 		}
-		var items []ordItem
-		if len(w.out) > 0 {
-			items = make([]ordItem, len(w.out))
-			for j, f := range w.out {
-				items[j] = ordItem{f.k1, f.k2, p.prepare(f.rec)}
-			}
-			clear(w.out)
-			w.out = w.out[:0]
-		}
-		final := b.final
+		items := p.items(w)
 		clear(b.segs)
 		b.segs, b.buf, b.final = b.segs[:0], b.buf[:0], false
 		pw.free <- b
@@ -163,6 +159,20 @@ func (p *parallel) run(i int, pw *pworker) {
 			return
 		}
 	}
+}
+
+// items prepares the worker's finished records (on its goroutine).
+func (p *parallel) items(w *worker) []ordItem {
+	if len(w.out) == 0 {
+		return nil
+	}
+	items := make([]ordItem, len(w.out))
+	for j, f := range w.out {
+		items[j] = ordItem{f.k1, f.k2, p.prepare(f.rec)}
+	}
+	clear(w.out)
+	w.out = w.out[:0]
+	return items
 }
 
 func (p *parallel) merge() {

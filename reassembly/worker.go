@@ -18,6 +18,10 @@ type session struct {
 	isn      [2]uint32
 	synSeen  [2]bool
 	waiting  bool // in worker.waiting (bytes queued)
+	// A session opened by a bare SYN stays light (no Conn) until its peer
+	// answers or anything else arrives: a scan of SYNs that are never
+	// answered costs a few hundred bytes each. pend holds its SYNs.
+	pend []segment
 	// activity list (active or closed, least recently active first)
 	prev, next *session
 	list       *list
@@ -28,7 +32,7 @@ type session struct {
 // dirOf maps a side of the key to the dialogue's direction now (a
 // greeting may have swapped the roles).
 func (s *session) dirOf(side int) smtpstate.Dir {
-	if (side == 0) == s.cliIsA != s.conn.Swapped() {
+	if (side == 0) == s.cliIsA != (s.conn != nil && s.conn.Swapped()) {
 		return smtpstate.FromClient
 	}
 	return smtpstate.FromServer
@@ -59,7 +63,8 @@ type worker struct {
 	ohead   *session
 	otail   *session
 	waiting []*session
-	tombs   map[fkey]time.Time
+	halfo   list // half-open sessions (bare SYNs, no Conn yet), by last packet
+	tombs   map[fkey]tombInfo
 	tombQ   []tomb
 	bufs    [][]byte
 	queued  int
@@ -69,17 +74,24 @@ type worker struct {
 	stats   Stats
 }
 
-// tomb remembers a finalized 4-tuple so that its stray packets are not
-// taken for a new session.
+// tomb remembers a finalized 4-tuple so that its stray packets (and a late
+// retransmission of its SYN) are not taken for a new session.
 type tomb struct {
 	key fkey
 	at  time.Time
 }
 
+type tombInfo struct {
+	at     time.Time
+	side   int // the side that sent the SYN
+	isn    uint32
+	hasISN bool
+}
+
 const tombLife = 2 * time.Minute
 
 func newWorker(opt *Options, ports *[65536 / 64]uint64) *worker {
-	return &worker{opt: opt, ports: ports, table: map[fkey]*session{}, tombs: map[fkey]time.Time{}}
+	return &worker{opt: opt, ports: ports, table: map[fkey]*session{}, tombs: map[fkey]tombInfo{}}
 }
 
 func (w *worker) isSMTPPort(p uint16) bool { return w.ports[p/64]&(1<<(p%64)) != 0 }
@@ -93,28 +105,82 @@ func (w *worker) packet(sg *segment) {
 	if fromA {
 		side = 0
 	}
+	syn := sg.flags.Has(smtpstate.FlagSYN)
+	bareSYN := syn && !sg.flags.Has(smtpstate.FlagACK) && len(sg.payload) == 0
 	s := w.table[k]
-	if s != nil && sg.flags.Has(smtpstate.FlagSYN) && w.newConnection(s, side, sg) {
+	if s != nil && s.conn == nil {
+		if bareSYN && s.synSeen[side] && s.isn[side] == sg.seq && len(s.pend) < maxPendSYN {
+			s.pend = append(s.pend, *sg) // a retransmitted SYN: still half-open
+			s.list.moveToBack(s)
+			return
+		}
+		w.materialize(s)
+	}
+	if s != nil && syn && w.newConnection(s, side, sg) {
 		s = nil
 	}
 	if s == nil {
-		if _, ok := w.tombs[k]; ok && !sg.flags.Has(smtpstate.FlagSYN) {
+		if t, ok := w.tombs[k]; ok && (!syn || (t.hasISN && t.side == side && t.isn == sg.seq)) {
 			w.stats.Strays++
 			return
 		}
-		if w.active.n+w.closed.n >= w.opt.MaxSessions {
-			if old := w.active.front(); old != nil {
-				w.stats.Evicted++
-				w.finalize(old, "evicted")
-			} else if old := w.closed.front(); old != nil {
-				w.finalize(old, "closed")
-			}
+		if w.active.n+w.closed.n+w.halfo.n >= w.opt.MaxSessions {
+			w.evict()
 		}
-		s = w.newSession(k, fromA, sg)
+		if bareSYN {
+			s = w.newSession(k, fromA, sg, false)
+			s.synSeen[side], s.isn[side] = true, sg.seq
+			s.pend = append(s.pend, *sg)
+			w.halfo.pushBack(s)
+			return
+		}
+		s = w.newSession(k, fromA, sg, true)
 	}
-	if sg.flags.Has(smtpstate.FlagSYN) && !s.synSeen[side] {
-		s.synSeen[side], s.isn[side] = true, sg.seq
+	w.apply(s, side, sg)
+}
+
+// maxPendSYN is how many retransmissions of a bare SYN a half-open session
+// keeps before it takes a Conn anyway.
+const maxPendSYN = 8
+
+// evict makes room in a full table: the oldest half-open session, else the
+// least recently active one, else the oldest closed one.
+func (w *worker) evict() {
+	switch {
+	case w.halfo.front() != nil:
+		s := w.halfo.front()
+		w.stats.Evicted++
+		w.materialize(s)
+		w.finalize(s, "evicted")
+	case w.active.front() != nil:
+		w.stats.Evicted++
+		w.finalize(w.active.front(), "evicted")
+	case w.closed.front() != nil:
+		w.finalize(w.closed.front(), "closed")
 	}
+}
+
+// materialize gives a half-open session its Conn and replays its SYNs.
+func (w *worker) materialize(s *session) {
+	if s.conn != nil {
+		return
+	}
+	pend := s.pend
+	s.pend = nil
+	w.attach(s, &pend[0])
+	w.halfo.remove(s)
+	w.active.pushBack(s)
+	for i := range pend {
+		side := 1
+		if k, fromA := canon(pend[i].src, pend[i].sport, pend[i].dst, pend[i].dport); fromA && k == s.key {
+			side = 0
+		}
+		w.apply(s, side, &pend[i])
+	}
+}
+
+// apply records one segment's TCP facts in the session, then its bytes.
+func (w *worker) apply(s *session, side int, sg *segment) {
 	d := s.dirOf(side)
 	p := smtpstate.Packet{Frame: sg.frame, Time: sg.ts, Dir: d, Flags: sg.flags, Seq: sg.seq, Ack: sg.ack,
 		Window: sg.window, TTL: sg.ttl, IPID: sg.ipid, HasIPID: sg.hasIPID, PayloadLen: len(sg.payload), SrcMAC: sg.mac, HasMAC: sg.hasMAC}
@@ -163,9 +229,11 @@ func (w *worker) newConnection(s *session, side int, sg *segment) bool {
 	return true
 }
 
-func (w *worker) newSession(k fkey, fromA bool, sg *segment) *session {
+// roles decides client and server from a session's first segment: a SYN,
+// a SYN-ACK, else the SMTP port, else the sender is the client.
+func (w *worker) roles(sg *segment) (senderIsClient bool, basis string) {
 	srcPort, dstPort := sg.sport, sg.dport
-	senderIsClient, basis := true, "first_packet"
+	senderIsClient, basis = true, "first_packet"
 	switch syn, ack := sg.flags.Has(smtpstate.FlagSYN), sg.flags.Has(smtpstate.FlagACK); {
 	case syn && !ack:
 		basis = "syn"
@@ -181,15 +249,24 @@ func (w *worker) newSession(k fkey, fromA bool, sg *segment) *session {
 			senderIsClient = false
 		}
 	}
-	cli, srv := endpointOf(sg.src, srcPort), endpointOf(sg.dst, dstPort)
-	if !senderIsClient {
-		cli, srv = srv, cli
-	}
+	return senderIsClient, basis
+}
+
+// newSession enters a session opened by sg in the table; withConn gives
+// it its Conn at once (else it is half-open, see session.pend).
+func (w *worker) newSession(k fkey, fromA bool, sg *segment, withConn bool) *session {
+	senderIsClient, _ := w.roles(sg)
 	s := &session{key: k, first: sg.frame, cliIsA: fromA == senderIsClient}
-	s.smtpPort = w.isSMTPPort(srv.Port)
-	s.conn = smtpstate.NewConn(cli, srv, basis, smtpstate.Config{ImplicitTLS: srv.Port == 465, Params: w.opt.Classify})
+	srvPort := sg.dport
+	if !senderIsClient {
+		srvPort = sg.sport
+	}
+	s.smtpPort = w.isSMTPPort(srvPort)
 	w.table[k] = s
-	w.active.pushBack(s)
+	if withConn {
+		w.attach(s, sg)
+		w.active.pushBack(s)
+	}
 	s.oprev = w.otail
 	if w.otail != nil {
 		w.otail.onext = s
@@ -198,6 +275,16 @@ func (w *worker) newSession(k fkey, fromA bool, sg *segment) *session {
 	}
 	w.otail = s
 	return s
+}
+
+// attach creates the session's Conn from its first segment.
+func (w *worker) attach(s *session, sg *segment) {
+	senderIsClient, basis := w.roles(sg)
+	cli, srv := endpointOf(sg.src, sg.sport), endpointOf(sg.dst, sg.dport)
+	if !senderIsClient {
+		cli, srv = srv, cli
+	}
+	s.conn = smtpstate.NewConn(cli, srv, basis, smtpstate.Config{ImplicitTLS: srv.Port == 465, Params: w.opt.Classify})
 }
 
 // wait puts a session with queued bytes on the list tick looks at.
@@ -235,10 +322,14 @@ func (w *worker) tick(now time.Time, frame uint64) {
 	for s := w.active.front(); s != nil && now.Sub(s.conn.LastSeen()) > w.opt.IdleTimeout; s = w.active.front() {
 		w.finalize(s, "idle")
 	}
+	for s := w.halfo.front(); s != nil && now.Sub(s.pend[len(s.pend)-1].ts) > w.opt.HalfOpenTimeout; s = w.halfo.front() {
+		w.materialize(s)
+		w.finalize(s, "idle")
+	}
 	// Finalization times only grow: expire tombstones from the front.
 	i := 0
 	for i < len(w.tombQ) && now.Sub(w.tombQ[i].at) > tombLife {
-		if tb := w.tombQ[i]; w.tombs[tb.key].Equal(tb.at) {
+		if tb := w.tombQ[i]; w.tombs[tb.key].at.Equal(tb.at) {
 			delete(w.tombs, tb.key)
 		}
 		i++
@@ -246,16 +337,25 @@ func (w *worker) tick(now time.Time, frame uint64) {
 	w.tombQ = w.tombQ[i:]
 }
 
-// close finalizes every session at the end of the input, closed first.
-func (w *worker) close(now time.Time, frame uint64) {
+// close finalizes every session at the end of the input, in the order
+// they began, calling flush every closeChunk sessions so that the caller
+// can write them out as it goes.
+func (w *worker) close(now time.Time, frame uint64, flush func()) {
 	w.now, w.frame = now, frame
-	for s := w.closed.front(); s != nil; s = w.closed.front() {
-		w.finalize(s, "closed")
-	}
-	for s := w.active.front(); s != nil; s = w.active.front() {
-		w.finalize(s, "end_of_input")
+	n := 0
+	for s := w.ohead; s != nil; s = w.ohead {
+		reason := "end_of_input"
+		if s.list == &w.closed {
+			reason = "closed"
+		}
+		w.finalize(s, reason)
+		if n++; n%closeChunk == 0 && flush != nil {
+			flush()
+		}
 	}
 }
+
+const closeChunk = 256
 
 // finalize ends a session: its holes become gaps, its record is finished
 // and queued for the output, and it leaves every table at once.
@@ -263,6 +363,7 @@ func (w *worker) finalize(s *session, reason string) {
 	if s.list == nil {
 		return
 	}
+	w.materialize(s)
 	for side := range s.h {
 		w.flush(&s.h[side], side, s, 0, true)
 		w.dropQueue(&s.h[side])
@@ -280,7 +381,13 @@ func (w *worker) finalize(s *session, reason string) {
 	}
 	s.oprev, s.onext = nil, nil
 	delete(w.table, s.key)
-	w.tombs[s.key] = w.now
+	ti := tombInfo{at: w.now}
+	for side := range s.synSeen {
+		if s.synSeen[side] && side == s.clientSide() {
+			ti.side, ti.isn, ti.hasISN = side, s.isn[side], true
+		}
+	}
+	w.tombs[s.key] = ti
 	w.tombQ = append(w.tombQ, tomb{s.key, w.now})
 	r := s.conn.Finish(reason, w.now)
 	if !s.smtpPort && !s.conn.IsSMTP() {
@@ -346,4 +453,12 @@ func (l *list) moveToBack(s *session) {
 	}
 	l.remove(s)
 	l.pushBack(s)
+}
+
+// clientSide is the side of the key the client sends from.
+func (s *session) clientSide() int {
+	if s.cliIsA {
+		return 0
+	}
+	return 1
 }
