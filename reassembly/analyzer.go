@@ -57,6 +57,10 @@ type Options struct {
 	Workers int
 	// Order of the emitted sessions.
 	Order Order
+	// Checksums drops TCP segments whose checksum is wrong (counted, and
+	// marked on the session). Off by default: a capture on the sending
+	// host sees checksums its NIC fills in later.
+	Checksums bool
 }
 
 // Stats count what the analyzer saw.
@@ -74,6 +78,7 @@ type Stats struct {
 	AckFlushes       uint64 // holes given up because the peer acknowledged past them
 	BufferCapFlushes uint64 // holes given up because a buffer cap was reached
 	TimeJumps        uint64 // frames stamped more than a day ahead, not taken as the time
+	BadChecksums     uint64 // segments dropped for a wrong checksum (Options.Checksums)
 	Fragments        uint64 // IPv4 fragments of TCP segments
 	FragmentsDropped uint64 // unfinished datagrams given up (too old, or too many bytes held)
 }
@@ -194,6 +199,10 @@ func (a *Analyzer) Frame(number uint64, lt layers.LinkType, ci gopacket.CaptureI
 	} else {
 		a.stats.TCP++
 		a.dec.segment(&a.seg, number, ci.Timestamp, a.now)
+		if a.opt.Checksums && !a.dec.checksumOK() {
+			a.stats.BadChecksums++
+			a.seg.badsum = true
+		}
 		if a.w != nil {
 			a.w.packet(&a.seg)
 			a.release(a.frame)

@@ -219,3 +219,35 @@ func v4mapped(ip []byte) addr16 {
 	}
 	return a
 }
+
+// checksumOK validates the decoded TCP segment's checksum (RFC 9293 3.1:
+// the one's complement sum over the pseudo-header, header and payload).
+func (d *decoder) checksumOK() bool {
+	t := &d.tcp
+	var sum uint32
+	add := func(b []byte) {
+		for len(b) >= 2 {
+			sum += uint32(b[0])<<8 | uint32(b[1])
+			b = b[2:]
+		}
+		if len(b) == 1 {
+			sum += uint32(b[0]) << 8
+		}
+	}
+	n := len(t.Contents) + len(t.Payload)
+	if d.ipv6 {
+		add(d.ip6.SrcIP.To16())
+		add(d.ip6.DstIP.To16())
+		sum += uint32(n>>16) + uint32(n&0xffff) + 6
+	} else {
+		add(d.ip4.SrcIP.To4())
+		add(d.ip4.DstIP.To4())
+		sum += 6 + uint32(n)
+	}
+	add(t.Contents) // a TCP header is a whole number of 32-bit words
+	add(t.Payload)
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return uint16(sum) == 0xffff
+}

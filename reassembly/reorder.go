@@ -38,6 +38,48 @@ type half struct {
 	next    uint32 // next sequence number to deliver
 	q       []qseg // out of order, sorted by seq
 	qbytes  int
+	// the last bytes delivered, to compare with a later copy of them
+	tail      [tailSize]byte
+	tailN     int
+	tailFrame uint64
+}
+
+// tailSize is how many delivered bytes per direction are kept to tell a
+// retransmission from a conflicting copy (tcp_overlap_conflict).
+const tailSize = 128
+
+// put delivers in-order bytes and keeps their tail.
+func (h *half) put(out *session, side int, b []byte, frame uint64, ts time.Time) {
+	out.deliver(side, b, frame, ts)
+	if len(b) >= tailSize {
+		copy(h.tail[:], b[len(b)-tailSize:])
+		h.tailN = tailSize
+	} else {
+		keep := min(h.tailN, tailSize-len(b))
+		copy(h.tail[:], h.tail[h.tailN-keep:h.tailN])
+		copy(h.tail[keep:], b)
+		h.tailN = keep + len(b)
+	}
+	h.tailFrame = frame
+}
+
+// compare checks bytes at seq that the stream already has (below next)
+// against the kept tail; a difference is an overlap conflict.
+func (h *half) compare(out *session, side int, seq uint32, b []byte, frame uint64) {
+	start := h.next - uint32(h.tailN) // first sequence number in the tail
+	for i := range b {
+		q := seq + uint32(i)
+		if !seqLT(q, h.next) {
+			return
+		}
+		if seqLT(q, start) {
+			continue
+		}
+		if h.tail[int(q-start)] != b[i] {
+			out.conn.Overlap(out.dirOf(side), q, h.tailFrame, frame)
+			return
+		}
+	}
 }
 
 func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
@@ -76,10 +118,13 @@ func (w *worker) feed(out *session, side int, sg *segment) {
 		w.enqueue(out, side, seq, data, sg.frame, sg.ts, fin)
 		return
 	}
+	if len(data) > 0 && seqLT(seq, h.next) {
+		h.compare(out, side, seq, data, sg.frame)
+	}
 	if seqLT(h.next, end) {
 		data = data[h.next-seq:]
 		h.next = end
-		out.deliver(side, data, sg.frame, sg.ts)
+		h.put(out, side, data, sg.frame, sg.ts)
 	}
 	if fin && !seqLT(end, h.next) {
 		h.done, h.next = true, end+1
@@ -130,9 +175,13 @@ func (w *worker) drain(h *half, side int, out *session) {
 	for len(h.q) > 0 && !seqLT(h.next, h.q[0].seq) {
 		q := h.q[0]
 		end := q.seq + uint32(len(q.data))
+		if seqLT(q.seq, h.next) {
+			h.compare(out, side, q.seq, q.data, q.frame)
+		}
 		if seqLT(h.next, end) {
-			out.deliver(side, q.data[h.next-q.seq:], q.frame, q.ts)
+			d := q.data[h.next-q.seq:]
 			h.next = end
+			h.put(out, side, d, q.frame, q.ts)
 		}
 		fin := q.fin && !seqLT(end, h.next)
 		w.pop(h)
@@ -159,7 +208,7 @@ func (w *worker) flush(h *half, side int, out *session, limit uint32, all bool) 
 				to = limit // the peer has these; beyond them the hole may still fill
 			}
 			out.gap(side, int64(to-h.next), q.frame, q.ts)
-			h.next = to
+			h.next, h.tailN = to, 0
 		}
 		w.drain(h, side, out)
 	}

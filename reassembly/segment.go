@@ -63,6 +63,7 @@ func endpointOf(a addr16, port uint16) smtpstate.Endpoint {
 // worker on another goroutine can own it.
 type segment struct {
 	tick    bool      // not a packet: capture-time housekeeping at now
+	badsum  bool      // its checksum is wrong: note it, never use it
 	frame   uint64    // 1-based frame number in the (merged) input
 	ts      time.Time // the frame's timestamp
 	now     time.Time // the latest timestamp of the input so far

@@ -105,6 +105,13 @@ func (w *worker) packet(sg *segment) {
 	if fromA {
 		side = 0
 	}
+	if sg.badsum {
+		// The receiver dropped it: it is no part of the conversation.
+		if s := w.table[k]; s != nil && s.conn != nil {
+			s.conn.BadChecksum()
+		}
+		return
+	}
 	syn := sg.flags.Has(smtpstate.FlagSYN)
 	bareSYN := syn && !sg.flags.Has(smtpstate.FlagACK) && len(sg.payload) == 0
 	s := w.table[k]

@@ -104,6 +104,12 @@ type Record struct {
 	// the classifier tell a session that was open at the end of the capture.
 	CaptureEnd Time `json:"capture_end"`
 
+	// Evasion: the same stream bytes sent twice with different content
+	// (the first copy is the one delivered), and segments dropped for a
+	// bad checksum (with --checksums).
+	OverlapConflicts []OverlapConflict `json:"overlap_conflicts,omitempty"`
+	BadChecksums     int               `json:"bad_checksums,omitempty"`
+
 	Ending *Ending  `json:"ending,omitempty"`
 	ESA    *ESARefs `json:"esa,omitempty"`
 }

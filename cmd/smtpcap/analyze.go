@@ -29,6 +29,11 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	stream := fs.Bool("stream", false, "write JSON lines as sessions end (in the order they end) instead of sorted at the end: memory stays bounded on huge captures; not with --esa-log")
 	ports := fs.UintSlice("port", nil, "additional SMTP server port (repeatable)")
 	idle := fs.Duration("idle-timeout", 2*time.Hour, "finalize a session after this much capture time without packets")
+	halfOpen := fs.Duration("half-open-timeout", time.Minute, "finalize a session that is still an unanswered SYN after this much capture time")
+	maxSessions := fs.Int("max-sessions", 1<<20, "open sessions held at once; past it the least recently active is finalized as evicted (and counted)")
+	maxBuf := fs.String("max-buffered", "1MiB", "out-of-order bytes held per direction of a connection; past it the hole is given up as a gap")
+	maxBufTotal := fs.String("max-buffered-total", "256MiB", "out-of-order bytes held in all")
+	checksums := fs.Bool("checksums", false, "drop TCP segments with a wrong checksum (off: captures on the sending host see checksums the NIC fills in later)")
 	quiet := fs.BoolP("quiet", "q", false, "no progress on stderr")
 	srvTimeouts := fs.DurationSlice("server-timeout", nil, "a server idle timer to recognise, besides RFC 5321's and the ESA's (repeatable, e.g. 45s)")
 	fwIdle := fs.Duration("firewall-idle", 5*time.Second, "shortest idle gap taken as a firewall's idle expiry when a foreign RST or silence follows")
@@ -66,7 +71,27 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		params.ServerTimeouts = append(params.ServerTimeouts, d.Seconds())
 	}
 	params.FirewallIdle = fwIdle.Seconds()
-	opt := reassembly.Options{IdleTimeout: *idle, Classify: &params}
+	bufConn, err1 := parseSize(*maxBuf)
+	bufTotal, err2 := parseSize(*maxBufTotal)
+	switch {
+	case *idle <= 0 || *halfOpen <= 0 || *fwIdle < 0:
+		fmt.Fprintln(stderr, "smtpcap analyze: --idle-timeout and --half-open-timeout must be positive, --firewall-idle not negative")
+		return exitUsage
+	case *maxSessions < 1:
+		fmt.Fprintln(stderr, "smtpcap analyze: --max-sessions must be at least 1")
+		return exitUsage
+	case err1 != nil || err2 != nil || bufConn < 1 || bufTotal < 1:
+		fmt.Fprintln(stderr, "smtpcap analyze: --max-buffered and --max-buffered-total take a size above zero, such as 1MiB")
+		return exitUsage
+	}
+	for _, d := range *srvTimeouts {
+		if d <= 0 {
+			fmt.Fprintln(stderr, "smtpcap analyze: --server-timeout must be positive")
+			return exitUsage
+		}
+	}
+	opt := reassembly.Options{IdleTimeout: *idle, HalfOpenTimeout: *halfOpen, MaxSessions: *maxSessions,
+		MaxBufferedPerConn: int(min(bufConn, 1<<40)), MaxBufferedTotal: int(min(bufTotal, 1<<40)), Checksums: *checksums, Classify: &params}
 	if len(*ports) > 0 {
 		opt.Ports = append([]uint16(nil), reassembly.DefaultPorts...)
 		for _, p := range *ports {
@@ -159,6 +184,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	for _, w := range src.Warnings() {
 		fmt.Fprintf(stderr, "smtpcap: warning: %s\n", w)
 	}
+	capWarnings(stderr, an.Stats())
 	if !keep {
 		if writeErr == nil {
 			writeErr = out.Flush()
@@ -259,4 +285,21 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as 100MiB", s)
 	}
 	return n * mult, nil
+}
+
+// capWarnings says on stderr when a cap changed the analysis, with the
+// flag that raises it.
+func capWarnings(w io.Writer, st reassembly.Stats) {
+	if st.Evicted > 0 {
+		fmt.Fprintf(w, "smtpcap: warning: %d sessions evicted at the open-session cap (reported as undetermined); raise --max-sessions\n", st.Evicted)
+	}
+	if st.BufferCapFlushes > 0 {
+		fmt.Fprintf(w, "smtpcap: warning: %d holes given up early at the out-of-order buffer cap; raise --max-buffered / --max-buffered-total\n", st.BufferCapFlushes)
+	}
+	if st.FragmentsDropped > 0 {
+		fmt.Fprintf(w, "smtpcap: warning: %d IPv4 datagrams whose fragments never completed were dropped (of %d fragments)\n", st.FragmentsDropped, st.Fragments)
+	}
+	if st.TimeJumps > 0 {
+		fmt.Fprintf(w, "smtpcap: warning: %d frames stamped more than a day ahead of the capture's time were not taken as the time\n", st.TimeJumps)
+	}
 }
