@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -110,7 +111,21 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			defer stop()
 		}
 	}
+	// A signal stops the reading at once: the flag is checked every frame,
+	// and standard input (which may wait for a silent writer) is closed.
+	var interrupted atomic.Bool
+	stopWatch := context.AfterFunc(ctx, func() {
+		interrupted.Store(true)
+		if c, ok := stdin.(io.Closer); ok && usesStdin(*files) {
+			_ = c.Close()
+		}
+	})
+	defer stopWatch()
 	src, err := capture.Open(*files, capture.Options{Filter: joinFilter(fs.Args()), Stdin: stdin})
+	if err != nil && interrupted.Load() {
+		fmt.Fprintf(stderr, "smtpcap: %v before any frame was read\n", context.Cause(ctx))
+		return interruptCode(ctx)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "smtpcap: %v\n", err)
 		return exitError
@@ -165,19 +180,18 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	opt.Workers = *workers
 	an := reassembly.NewPipeline(opt, prepare, emit)
 	prog := newProgress(stderr, !*quiet && isTerminal(stderr), src)
-	for i := 0; ; i++ {
+	for i := 0; !interrupted.Load(); i++ {
 		f, ok := src.Next()
 		if !ok {
 			break
 		}
 		an.Frame(f.Number, f.LinkType, f.CI, f.Data)
 		if i&0xffff == 0 {
-			if ctx.Err() != nil {
-				fmt.Fprintln(stderr, "smtpcap: interrupted; reporting what was read")
-				break
-			}
 			prog.update()
 		}
+	}
+	if interrupted.Load() {
+		fmt.Fprintf(stderr, "smtpcap: %v; the sessions still open end as the capture ends\n", context.Cause(ctx))
 	}
 	an.Close()
 	prog.done()
@@ -185,11 +199,15 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "smtpcap: warning: %s\n", w)
 	}
 	capWarnings(stderr, an.Stats())
+	readErr := src.Err()
+	if interrupted.Load() {
+		readErr = nil // the read was cut short on purpose
+	}
 	if !keep {
 		if writeErr == nil {
 			writeErr = out.Flush()
 		}
-		return outcome(stderr, writeErr, src.Err())
+		return interrupt(ctx, outcome(stderr, writeErr, readErr))
 	}
 	report.Sort(records)
 	var esaSummary string
@@ -210,7 +228,24 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprint(stdout, "\n"+esaSummary)
 		}
 	}
-	return outcome(stderr, err, src.Err())
+	return interrupt(ctx, outcome(stderr, err, readErr))
+}
+
+// interrupt turns a clean exit of an interrupted run into 130/143.
+func interrupt(ctx context.Context, code int) int {
+	if c := interruptCode(ctx); c != 0 && code == exitOK {
+		return c
+	}
+	return code
+}
+
+func usesStdin(files []string) bool {
+	for _, f := range files {
+		if f == "-" {
+			return true
+		}
+	}
+	return false
 }
 
 // outcome turns the output error and the input's hard error (if reading

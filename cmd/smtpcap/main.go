@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/pflag"
 )
@@ -22,10 +23,53 @@ Run 'smtpcap <command> --help' for its flags.
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		signal.Stop(sigs) // a second signal ends the process at once
+		cancel(signalError{s.(syscall.Signal)})
+	}()
+	restore := pollableStdin()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	restore()
 	os.Exit(code)
+}
+
+// signalError is the cause of an interrupted run: the exit code is 128 +
+// the signal's number (130 for SIGINT, 143 for SIGTERM), as shells expect.
+type signalError struct{ sig syscall.Signal }
+
+func (e signalError) Error() string { return "interrupted by " + e.sig.String() }
+
+// interruptCode is the exit code for an interrupted run (0 if it was not).
+func interruptCode(ctx context.Context) int {
+	var se signalError
+	if errors.As(context.Cause(ctx), &se) {
+		return 128 + int(se.sig)
+	}
+	if ctx.Err() != nil {
+		return 128 + int(syscall.SIGINT)
+	}
+	return 0
+}
+
+// pollableStdin puts a pipe on standard input in non-blocking mode behind
+// Go's poller, so that closing it (on a signal) ends a read that waits for
+// a silent writer. It returns what restores the flag (the pipe's file
+// description may be shared). A terminal or a file is left as it is.
+func pollableStdin() func() {
+	st, err := os.Stdin.Stat()
+	if err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		return func() {}
+	}
+	if err := syscall.SetNonblock(0, true); err != nil {
+		return func() {}
+	}
+	f := os.NewFile(0, "/dev/stdin")
+	stdin = f
+	return func() { _ = syscall.SetNonblock(0, false) }
 }
 
 // stdin is where "-r -" reads from; tests replace it.
