@@ -32,15 +32,19 @@ func AppendJSON(dst []byte, r *smtpstate.Record) ([]byte, error) {
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	err := enc.Encode(r)
-	return buf.Bytes(), err
+	out := buf.Bytes()
+	return append(out[:len(dst)], safeJSON(out[len(dst):])...), err
 }
 
 // JSONLines writes one JSON object per record.
 func JSONLines(w io.Writer, rs []*smtpstate.Record) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
+	var b []byte
 	for _, r := range rs {
-		if err := enc.Encode(r); err != nil {
+		var err error
+		if b, err = AppendJSON(b[:0], r); err != nil {
+			return err
+		}
+		if _, err := w.Write(b); err != nil {
 			return err
 		}
 	}
@@ -98,7 +102,7 @@ func Line(r *smtpstate.Record, loc *time.Location) string {
 			b.WriteString(" [" + ev + "]")
 		}
 	}
-	return b.String()
+	return Safe(b.String())
 }
 
 func hostPort(h string, p uint16) string {
@@ -133,9 +137,3 @@ func keyEvidence(e *smtpstate.Ending) string {
 	return strings.Join(parts, "; ")
 }
 
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n-1] + "…"
-	}
-	return s
-}
