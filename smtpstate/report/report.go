@@ -136,4 +136,3 @@ func keyEvidence(e *smtpstate.Ending) string {
 	}
 	return strings.Join(parts, "; ")
 }
-

@@ -35,6 +35,9 @@ ip netns exec "$NS" ip addr add 192.0.2.25/24 dev s0
 # no offloads: the capture holds wire-sized segments, as on a real link
 for n in "$NC:c0" "$NS:s0"; do ip netns exec "${n%%:*}" ethtool -K "${n##*:}" tso off gso off gro off >/dev/null 2>&1 || true; done
 ip netns exec "$NC" ip link set c0 up; ip netns exec "$NS" ip link set s0 up
+# a busy gateway's rate, not a veth's: about 30 s of traffic, so that memory
+# can be seen not to grow with the capture's length
+ip netns exec "$NC" tc qdisc add dev c0 root tbf rate ${RATE:-150mbit} burst 256kb latency 100ms
 ip netns exec "$NC" sysctl -qw net.ipv4.ip_local_port_range="40000 43999"
 ip netns exec "$NC" sysctl -qw net.ipv4.tcp_tw_reuse=1
 ip netns exec "$NS" timeout 1200 smtp-sink -u nobody 192.0.2.25:25 256 >/dev/null 2>&1 & PIDS+=($!)
