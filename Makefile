@@ -46,7 +46,7 @@ deps-lab: deps-build
 deps: deps-lab
 
 build: deps-build
-	$(GO) build -o $(BIN) ./cmd/smtpcap
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/smtpcap
 
 vet:
 	$(GO) vet $(PKGS)

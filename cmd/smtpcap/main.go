@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -18,9 +20,13 @@ const usage = `usage: smtpcap <command> [flags]
 
 commands:
   analyze   read captures and report every SMTP session and how it ended
+            ('smtpcap -r FILE …' is short for 'smtpcap analyze -r FILE …')
+  version   print the version (also --version)
 
 Run 'smtpcap <command> --help' for its flags.
 `
+
+var commands = []string{"analyze", "help", "version"}
 
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -94,9 +100,84 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
+	case "version", "--version", "-V":
+		fmt.Fprintln(stdout, version())
+		return exitOK
 	}
-	fmt.Fprintf(stderr, "smtpcap: unknown command %q\n%s", args[0], usage)
+	if strings.HasPrefix(args[0], "-") {
+		return runAnalyze(ctx, args, stdout, stderr) // smtpcap -r x.pcap
+	}
+	fmt.Fprintf(stderr, "smtpcap: unknown command %q%s\n%s", args[0], didYouMean(args[0], commands), usage)
 	return exitUsage
+}
+
+// version names the module version and the VCS revision it was built from.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "smtpcap (no build information)"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	var rev, when, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+modified"
+			}
+		}
+	}
+	out := "smtpcap " + v
+	if rev != "" {
+		out += " (" + rev[:min(12, len(rev))] + dirty
+		if when != "" {
+			out += ", " + when
+		}
+		out += ")"
+	}
+	return out + " " + bi.GoVersion
+}
+
+// didYouMean suggests the nearest of names when it is close enough.
+func didYouMean(word string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := editDistance(strings.ToLower(word), n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is Levenshtein's distance between two short words.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // parseFlags parses with pflag's conventions: -h exits 0, errors exit 2.
@@ -108,11 +189,26 @@ func parseFlags(fs *pflag.FlagSet, args []string, stdout, stderr io.Writer) (int
 			fs.PrintDefaults()
 			return exitOK, false
 		}
-		fmt.Fprintf(stderr, "smtpcap: %v\n", err)
+		hint := ""
+		if m := unknownFlag.FindStringSubmatch(err.Error()); m != nil {
+			var names []string
+			fs.VisitAll(func(f *pflag.Flag) {
+				if !f.Hidden {
+					names = append(names, f.Name)
+				}
+			})
+			hint = didYouMean(strings.TrimLeft(m[1], "-"), names)
+			if hint != "" {
+				hint = strings.Replace(hint, `"`, `"--`, 1)
+			}
+		}
+		fmt.Fprintf(stderr, "smtpcap: %v%s\n", err, hint)
 		return exitUsage, false
 	}
 	return 0, true
 }
+
+var unknownFlag = regexp.MustCompile(`unknown (?:shorthand )?flag: '?(-{0,2}[^' ]+)`)
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

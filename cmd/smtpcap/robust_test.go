@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -123,4 +124,23 @@ func TestStreamSameRecords(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	assert.Equal(t, 2, run(context.Background(), []string{"analyze", "--stream", "-r", "x", "--esa-log", "y"}, &out, &errb))
+}
+
+// The CLI's conveniences: --version, 'smtpcap -r' as analyze, and a hint
+// for a mistyped command or flag.
+func TestVersionShorthandAndHints(t *testing.T) {
+	out, _, code := runRaw(t, "--version")
+	require.Equal(t, 0, code)
+	require.True(t, strings.HasPrefix(out, "smtpcap "), out)
+	require.Contains(t, out, "go1.")
+	rs := analyze(t, "-r", "../../testdata/lab/captures/quit_one/server.pcap")
+	out2, _, code := runRaw(t, "-q", "--json", "-r", "../../testdata/lab/captures/quit_one/server.pcap")
+	require.Equal(t, 0, code)
+	require.Equal(t, rs[0].raw+"\n", out2, "smtpcap -r … is smtpcap analyze -r …")
+	_, errb, code := runRaw(t, "analyse", "-r", "x")
+	require.Equal(t, 2, code)
+	require.Contains(t, errb, `did you mean "analyze"?`)
+	_, errb, code = runRaw(t, "analyze", "-r", "x", "--jsn")
+	require.Equal(t, 2, code)
+	require.Contains(t, errb, `did you mean "--json"?`)
 }
