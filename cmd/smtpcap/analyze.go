@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -26,8 +25,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs := pflag.NewFlagSet("analyze", pflag.ContinueOnError)
 	fs.Usage = func() {}
 	files := fs.StringArrayP("read", "r", nil, "capture file (pcap, pcapng, .gz, .zst; - for stdin); repeat to merge files in time order")
-	jsonOut := fs.Bool("json", false, "write JSON lines (Zeek field names) instead of the table")
-	stream := fs.Bool("stream", false, "write JSON lines as sessions end (in the order they end) instead of sorted at the end: memory stays bounded on huge captures; not with --esa-log")
+	of := addOutFlags(fs)
 	ports := fs.UintSlice("port", nil, "additional SMTP server port (repeatable)")
 	idle := fs.Duration("idle-timeout", 2*time.Hour, "finalize a session after this much capture time without packets")
 	halfOpen := fs.Duration("half-open-timeout", time.Minute, "finalize a session that is still an unanswered SYN after this much capture time")
@@ -54,6 +52,11 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "smtpcap analyze: --icid and --mid need --esa-log")
 		return exitUsage
 	}
+	sel, err := of.selector()
+	if err != nil {
+		fmt.Fprintf(stderr, "smtpcap analyze: %v\n", err)
+		return exitUsage
+	}
 	if *workers < 1 {
 		fmt.Fprintln(stderr, "smtpcap analyze: --workers must be at least 1")
 		return exitUsage
@@ -62,7 +65,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "smtpcap analyze: -r FILE is required")
 		return exitUsage
 	}
-	if *stream && (len(*esaLogs) > 0 || *icid != "" || *mid != "") {
+	if *of.stream && (len(*esaLogs) > 0 || *icid != "" || *mid != "") {
 		fmt.Fprintln(stderr, "smtpcap analyze: --stream cannot be combined with --esa-log, --icid or --mid (matching needs every session)")
 		return exitUsage
 	}
@@ -148,33 +151,13 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		debug.SetMemoryLimit(lim)
 	}
 	var records []*smtpstate.Record
-	out := bufio.NewWriterSize(stdout, 256<<10)
-	var writeErr error
-	prepare := func(r *smtpstate.Record) any {
-		if keep {
-			return r
-		}
-		var b []byte
-		if *jsonOut || *stream {
-			b, _ = report.AppendJSON(nil, r)
-		} else {
-			b = append([]byte(report.Line(r, loc)), '\n')
-		}
-		return b
+	pr := newPrinter(of, sel, loc, stdout)
+	prepare, emit := pr.prepare, pr.emit
+	if keep {
+		prepare = func(r *smtpstate.Record) any { return r }
+		emit = func(v any) { records = append(records, v.(*smtpstate.Record)) }
 	}
-	emit := func(v any) {
-		if keep {
-			records = append(records, v.(*smtpstate.Record))
-			return
-		}
-		if writeErr == nil {
-			_, writeErr = out.Write(v.([]byte))
-			if *stream && writeErr == nil {
-				writeErr = out.Flush()
-			}
-		}
-	}
-	if *stream {
+	if *of.stream {
 		opt.Order = reassembly.ByEnd
 	}
 	opt.Workers = *workers
@@ -204,10 +187,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		readErr = nil // the read was cut short on purpose
 	}
 	if !keep {
-		if writeErr == nil {
-			writeErr = out.Flush()
-		}
-		return interrupt(ctx, outcome(stderr, writeErr, readErr))
+		return interrupt(ctx, outcome(stderr, pr.finish(stdout, stderr, *quiet, ""), readErr))
 	}
 	report.Sort(records)
 	var esaSummary string
@@ -218,17 +198,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return exitError
 		}
 	}
-	records = selectRecords(records, *icid, *mid)
-	if *jsonOut {
-		err = report.JSONLines(stdout, records)
-		writeSummary(stderr, esaSummary)
-	} else {
-		err = report.Text(stdout, records, loc)
-		if esaSummary != "" {
-			fmt.Fprint(stdout, "\n"+esaSummary)
-		}
-	}
-	return interrupt(ctx, outcome(stderr, err, readErr))
+	pr.records(selectRecords(records, *icid, *mid))
+	return interrupt(ctx, outcome(stderr, pr.finish(stdout, stderr, *quiet, esaSummary), readErr))
 }
 
 // interrupt turns a clean exit of an interrupted run into 130/143.
