@@ -32,6 +32,9 @@ type ZoneInfo struct {
 	Better     *int
 	BetterSupp int
 	Skew       float64 // median log-minus-capture seconds after the offset
+	// Offsets is the offset used for each file; Files says why, per file.
+	Offsets map[string]int
+	Files   []FileZone
 }
 
 // Result is what Match found.
@@ -41,11 +44,16 @@ type Result struct {
 	Ambiguous  int
 	LogOnly    []*Conn             // log connections with no capture session
 	CaptOnly   []*smtpstate.Record // capture sessions with no log connection
+	Size       sizeCal             // how logged sizes relate to the wire's
 	ByRecord   map[*smtpstate.Record]*Conn
 	Candidates map[*smtpstate.Record][]*Conn
 }
 
-// Match ties records to log connections and fills Record.ESA.
+// Match ties records to log connections and fills Record.ESA. Every key
+// the log and the wire share is used, strongest first (keys.go); the
+// assignment is global and order-preserving among ties (assign.go); each
+// record says which keys decided and, when another log connection fits as
+// well, lists the candidates as ambiguous.
 func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
 	if opt.Tolerance <= 0 {
 		opt.Tolerance = 2
@@ -53,60 +61,90 @@ func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
 	conns := Build(lg.Lines)
 	res := &Result{ByRecord: map[*smtpstate.Record]*Conn{}, Candidates: map[*smtpstate.Record][]*Conn{}}
 	res.Zone = zone(rs, conns, lg, opt)
-	off := float64(res.Zone.Offset) + res.Zone.Skew
-	// Every plausible pair, scored; best pairs first, each side used once.
-	type pair struct {
-		r     *smtpstate.Record
-		c     *Conn
-		score float64
-		how   string
+	// SYN order and ICID (DCID) order: the positions the chain keeps monotone.
+	recs := append([]*smtpstate.Record(nil), rs...)
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].TS.Before(recs[j].TS.Time) })
+	order := append([]*Conn(nil), conns...)
+	sort.SliceStable(order, func(i, j int) bool { return connID(order[i]) < connID(order[j]) })
+	m := &matcher{zone: res.Zone, tol: opt.Tolerance}
+	// Exact keys first: they also fix the clock skew and the size relation.
+	var exact []pair
+	for ri, r := range recs {
+		for ci, c := range order {
+			if !sameEnds(r, c) {
+				continue
+			}
+			if k, _ := exactKey(r, c); k != "" {
+				exact = append(exact, pair{r: r, c: c, ri: ri, ci: ci, exact: k, dt: m.dt(r, c)})
+			}
+		}
 	}
-	var pairs []pair
-	for _, r := range rs {
-		for _, c := range conns {
-			if s, how, ok := score(r, c, off, opt.Tolerance); ok {
-				pairs = append(pairs, pair{r, c, s, how})
+	if sk, ok := anchorSkew(exact, m.zone.Skew); ok {
+		res.Zone.Skew, m.zone.Skew = sk, sk
+	}
+	var loose []pair
+	var pairs []*pair
+	for ri, r := range recs {
+		for ci, c := range order {
+			if p, ok := m.evaluate(r, c, ri, ci, sizeCal{Tol: math.MaxInt32}); ok && p.exact == "" {
+				loose = append(loose, *p)
+			}
+		}
+	}
+	m.cal = calibrate(exact, loose)
+	bySession := map[int][]*pair{}
+	for ri, r := range recs {
+		for ci, c := range order {
+			if p, ok := m.evaluate(r, c, ri, ci, m.cal); ok {
+				pairs = append(pairs, p)
+				bySession[ri] = append(bySession[ri], p)
 				res.Candidates[r] = append(res.Candidates[r], c)
 			}
 		}
 	}
-	sort.SliceStable(pairs, func(i, j int) bool { return pairs[i].score > pairs[j].score })
-	used := map[*Conn]bool{}
-	for _, p := range pairs {
-		if _, done := res.ByRecord[p.r]; done || used[p.c] {
+	a := assign(pairs)
+	for ri, r := range recs {
+		p := a.byRec[ri]
+		if p == nil {
+			res.CaptOnly = append(res.CaptOnly, r)
+			r.ESA = &smtpstate.ESARefs{Note: "no log connection matches (address, time, keys)"}
 			continue
 		}
-		// Ambiguous: another free candidate scores the same.
-		var rivals []string
-		for _, q := range pairs {
-			if q.r == p.r && q.c != p.c && !used[q.c] && q.score >= p.score-0.5 {
-				rivals = append(rivals, connName(q.c))
+		riv := rivals(p, bySession, a)
+		refs := refsFor(p.c, matchKeys(p, len(riv) > 0))
+		if len(riv) > 0 {
+			names := []string{connName(p.c)}
+			for _, c := range riv {
+				names = append(names, connName(c))
 			}
-		}
-		res.ByRecord[p.r], used[p.c] = p.c, true
-		p.c.matched = true
-		refs := refsFor(p.c, p.how)
-		if len(rivals) > 0 {
-			refs.Ambiguous = rivals
-			refs.Note = "ambiguous: " + strconv.Itoa(len(rivals)+1) + " log connections fit equally; the one shown is the closest in time"
+			sort.Strings(names[1:])
+			refs.Ambiguous = names
+			refs.Note = "ambiguous: " + strconv.Itoa(len(names)) + " log connections fit on every key (" + strings.Join(p.keys, "+") +
+				"); the one shown is first in SYN/ICID order"
 			res.Ambiguous++
 		}
-		consistency(p.r, p.c, refs)
-		p.r.ESA = refs
+		res.ByRecord[r] = p.c
+		p.c.matched = true
+		consistency(r, p.c, refs)
+		r.ESA = refs
 		res.Matched++
 	}
-	for _, r := range rs {
-		if _, ok := res.ByRecord[r]; !ok {
-			res.CaptOnly = append(res.CaptOnly, r)
-			r.ESA = &smtpstate.ESARefs{Note: "no log connection matches (address, time)"}
-		}
-	}
+	// CaptOnly in the caller's order.
+	sort.SliceStable(res.CaptOnly, func(i, j int) bool { return res.CaptOnly[i].TS.Before(res.CaptOnly[j].TS.Time) })
 	for _, c := range conns {
 		if !c.matched {
 			res.LogOnly = append(res.LogOnly, c)
 		}
 	}
+	res.Size = m.cal
 	return res
+}
+
+func connID(c *Conn) int64 {
+	if c.Outbound {
+		return c.DCID
+	}
+	return c.ICID
 }
 
 func connName(c *Conn) string {
@@ -120,50 +158,81 @@ func connName(c *Conn) string {
 // line may be written (reverse-DNS lookup at connect, FORMAT.md §4.1).
 const lateDNS = 8
 
-// score rates how well a log connection fits a capture session, or says
-// it cannot be the same connection.
-func score(r *smtpstate.Record, c *Conn, off, tol float64) (float64, string, bool) {
+// The one-second window a first log line falls in when log and capture
+// agree: the log truncates to the second (-1..0 s), plus the skew
+// estimate's error and a few hundred milliseconds of accept latency.
+const timeKeyLo, timeKeyHi = -1.5, 0.5
+
+type matcher struct {
+	zone ZoneInfo
+	tol  float64
+	cal  sizeCal
+}
+
+// dt is the log's first line minus the session's SYN, in seconds, after
+// the file's offset and the appliance's skew.
+func (m *matcher) dt(r *smtpstate.Record, c *Conn) float64 {
+	off := float64(m.zone.Offset)
+	if o, ok := m.zone.Offsets[c.File]; ok {
+		off = float64(o)
+	}
+	return c.Start.Sub(r.TS.Time).Seconds() - off - m.zone.Skew
+}
+
+// sameEnds: the log connection has the session's client and appliance
+// addresses (and, outbound, the remote port).
+func sameEnds(r *smtpstate.Record, c *Conn) bool {
 	if c.Outbound {
-		if r.RespH != c.Addr || (c.Iface != "" && r.OrigH != c.Iface) || (c.Port != 0 && int(r.RespP) != c.Port) {
-			return 0, "", false
+		return r.RespH == c.Addr && (c.Iface == "" || r.OrigH == c.Iface) && (c.Port == 0 || int(r.RespP) == c.Port)
+	}
+	return r.OrigH == c.Addr && (c.Iface == "" || r.RespH == c.Iface)
+}
+
+// evaluate says whether r and c may be the same connection and what agrees.
+func (m *matcher) evaluate(r *smtpstate.Record, c *Conn, ri, ci int, cal sizeCal) (*pair, bool) {
+	if !sameEnds(r, c) {
+		return nil, false
+	}
+	p := &pair{r: r, c: c, ri: ri, ci: ci, dt: m.dt(r, c)}
+	k, conflict := exactKey(r, c)
+	if conflict {
+		return nil, false
+	}
+	p.exact = k
+	inWindow := p.dt >= -m.tol-1 && p.dt <= m.tol+lateDNS
+	if k == keyMIDReply || k == keyMessageID && math.Abs(p.dt) < 86400 {
+		return p, true // exact: the time does not have to fit
+	}
+	if !inWindow {
+		return nil, false
+	}
+	keys, bad := contentKeys(r, c, cal)
+	if bad {
+		return nil, false
+	}
+	if p.dt >= timeKeyLo && p.dt <= timeKeyHi {
+		keys = append(keys, keyTime)
+	}
+	p.keys = keys
+	for _, k := range keys {
+		p.strength += keyWeight[k]
+	}
+	return p, true
+}
+
+// anchorSkew is the appliance clock's offset measured on the pairs an
+// exact key ties (more precise than the densest-bin estimate).
+func anchorSkew(exact []pair, prior float64) (float64, bool) {
+	var v []float64
+	for _, p := range exact {
+		if d := p.dt + prior; math.Abs(d) < 120 {
+			v = append(v, d)
 		}
-	} else if r.OrigH != c.Addr || (c.Iface != "" && r.RespH != c.Iface) {
-		return 0, "", false
 	}
-	// An exact key: the MID from the appliance's end-of-data reply.
-	for _, t := range r.Trans {
-		if t.MID == "" {
-			continue
-		}
-		for _, m := range c.MIDs {
-			if strconv.FormatInt(m.MID, 10) == t.MID {
-				return 1000, "mid", true
-			}
-		}
+	if len(v) < 2 {
+		return 0, false
 	}
-	dt := c.Start.Sub(r.TS.Time).Seconds() - off
-	// Log lines are truncated to the second: the connection line may read
-	// up to 1 s earlier than the capture. It may also come late: the
-	// appliance logs the connection after its reverse-DNS lookup.
-	if dt < -tol-1 || dt > tol+lateDNS {
-		return 0, "", false
-	}
-	s := 100 - math.Abs(dt+0.5)*10
-	if len(c.MIDs) == len(r.Trans) {
-		s += 5
-	}
-	for i, t := range r.Trans {
-		if i < len(c.MIDs) && c.MIDs[i].From == t.MailFrom && t.MailFrom != "" {
-			s += 3
-		}
-	}
-	if !r.EndTS.IsZero() {
-		de := c.End.Sub(r.EndTS.Time).Seconds() - off
-		if de > -tol-1 && de < tol+1 {
-			s += 2
-		}
-	}
-	return s, "address+time", true
+	return median(v), true
 }
 
 func refsFor(c *Conn, how string) *smtpstate.ESARefs {
