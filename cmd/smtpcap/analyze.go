@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -25,7 +26,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	quiet := fs.BoolP("quiet", "q", false, "no progress on stderr")
 	srvTimeouts := fs.DurationSlice("server-timeout", nil, "a server idle timer to recognise, besides RFC 5321's and the ESA's (repeatable, e.g. 45s)")
 	fwIdle := fs.Duration("firewall-idle", 5*time.Second, "shortest idle gap taken as a firewall's idle expiry when a foreign RST or silence follows")
-	utc := fs.Bool("utc", true, "print times in UTC (else local time)")
+	utc := fs.Bool("utc", true, "print times in UTC (else local time); see --tz")
+	tz := fs.String("tz", "utc", "zone of the session times printed: utc, local, esa (the appliance's, to line up with its log) or a zone name/offset")
 	esaLogs := fs.StringArray("esa-log", nil, "ESA mail_logs file (text, .gz, rolled mail.@….s/.c/.current); repeat for several")
 	esaTZ := fs.String("esa-tz", "", "the appliance's time zone (IANA name or offset like +01:00); default: the log header, else inferred")
 	icid := fs.String("icid", "", "show only the session of this ICID (or DCID); needs --esa-log")
@@ -100,30 +102,38 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return outcome(stderr, streamErr, src.Err())
 	}
 	report.Sort(records)
-	var esaSummary string
+	// ESA matching (esa.go): a log that cannot be read, or an ICID/MID it
+	// does not hold, is reported and exits 1, but never hides the sessions.
+	var esa esaMatch
+	var esaErr error
 	if len(*esaLogs) > 0 {
-		esaSummary, err = matchESA(records, *esaLogs, *esaTZ)
-		if err != nil {
-			fmt.Fprintf(stderr, "smtpcap: %v\n", err)
-			return exitError
-		}
+		esa, esaErr = matchESA(records, *esaLogs, *esaTZ)
 	} else if *icid != "" || *mid != "" {
 		fmt.Fprintln(stderr, "smtpcap analyze: --icid and --mid need --esa-log")
 		return exitUsage
 	}
-	records = selectRecords(records, *icid, *mid)
-	loc := time.UTC
-	if !*utc {
-		loc = time.Local
+	if sel, err := selectRecords(records, esa.Result, *icid, *mid); err != nil {
+		esaErr = errors.Join(esaErr, err)
+	} else {
+		records = sel
+	}
+	loc, err := sessionZone(*tz, *utc, esa)
+	if err != nil {
+		fmt.Fprintf(stderr, "smtpcap analyze: %v\n", err)
+		return exitUsage
 	}
 	if *jsonOut {
 		err = report.JSONLines(stdout, records)
-		writeSummary(stderr, esaSummary)
+		writeSummary(stderr, esa.Summary)
 	} else {
 		err = report.Text(stdout, records, loc)
-		if esaSummary != "" {
-			fmt.Fprint(stdout, "\n"+esaSummary)
+		if esa.Summary != "" {
+			fmt.Fprint(stdout, "\n"+esa.Summary)
 		}
+	}
+	if esaErr != nil {
+		fmt.Fprintf(stderr, "smtpcap: %v\n", esaErr)
+		return max(outcome(stderr, err, src.Err()), exitError)
 	}
 	return outcome(stderr, err, src.Err())
 }

@@ -39,7 +39,7 @@ type pair struct {
 	dt       float64 // log minus capture (s), after zone and skew
 }
 
-// sizeCal is how the log's "ready N bytes" relates to the bytes on the
+// SizeCal is how the log's "ready N bytes" relates to the bytes on the
 // wire. How the ESA counts is not public (FORMAT.md §4.7 and gap 5: "whether
 // it counts CRLF/dot-stuffing exactly as on the wire"), and the shared
 // samples quote no message together with its size. The lab's log carries
@@ -51,7 +51,7 @@ type pair struct {
 // the difference D = logged - body_bytes from the pairs an exact key ties
 // (else the densest difference among candidates) and compares |L-S-D|
 // within the spread it saw.
-type sizeCal struct {
+type SizeCal struct {
 	D          int64
 	Tol        int64
 	Calibrated bool // from at least minAnchors exact pairs
@@ -122,7 +122,7 @@ func msgIDKey(r *smtpstate.Record, c *Conn) (string, bool) {
 // contentKeys evaluates the non-exact keys; conflict means the pair is
 // impossible (equal message counts with a different envelope, a size far
 // outside the calibrated spread, an injection dialogue that differs).
-func contentKeys(r *smtpstate.Record, c *Conn, cal sizeCal) (keys []string, conflict bool) {
+func contentKeys(r *smtpstate.Record, c *Conn, cal SizeCal) (keys []string, conflict bool) {
 	if k, bad := injectionKey(r, c); bad {
 		return nil, true
 	} else if k {
@@ -235,7 +235,7 @@ func injectionKey(r *smtpstate.Record, c *Conn) (agree, conflict bool) {
 
 // calibrate learns the size difference from exact pairs, else from the
 // densest difference among all candidate pairs.
-func calibrate(exact []pair, cands []pair) sizeCal {
+func calibrate(exact []pair, cands []pair) SizeCal {
 	var ds []int64
 	for _, p := range exact {
 		for _, t := range p.r.Trans {
@@ -253,7 +253,7 @@ func calibrate(exact []pair, cands []pair) sizeCal {
 		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 		d := ds[len(ds)/2]
 		spread := max(d-ds[0], ds[len(ds)-1]-d)
-		cal := sizeCal{D: d, Tol: 64, Anchors: len(ds)}
+		cal := SizeCal{D: d, Tol: 64, Anchors: len(ds)}
 		if len(ds) >= minAnchors {
 			cal.Tol, cal.Calibrated = spread+8, true
 		}
@@ -274,5 +274,5 @@ func calibrate(exact []pair, cands []pair) sizeCal {
 			best, bestN = b, n
 		}
 	}
-	return sizeCal{D: best*16 + 8, Tol: 64}
+	return SizeCal{D: best*16 + 8, Tol: 64}
 }

@@ -44,7 +44,8 @@ type Result struct {
 	Ambiguous  int
 	LogOnly    []*Conn             // log connections with no capture session
 	CaptOnly   []*smtpstate.Record // capture sessions with no log connection
-	Size       sizeCal             // how logged sizes relate to the wire's
+	Size       SizeCal             // how logged sizes relate to the wire's
+	Conns      []*Conn             // every log connection read
 	ByRecord   map[*smtpstate.Record]*Conn
 	Candidates map[*smtpstate.Record][]*Conn
 }
@@ -86,7 +87,7 @@ func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
 	var pairs []*pair
 	for ri, r := range recs {
 		for ci, c := range order {
-			if p, ok := m.evaluate(r, c, ri, ci, sizeCal{Tol: math.MaxInt32}); ok && p.exact == "" {
+			if p, ok := m.evaluate(r, c, ri, ci, SizeCal{Tol: math.MaxInt32}); ok && p.exact == "" {
 				loose = append(loose, *p)
 			}
 		}
@@ -137,7 +138,26 @@ func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
 		}
 	}
 	res.Size = m.cal
+	res.Conns = conns
 	return res
+}
+
+// Find returns the log connection with this ICID or DCID (id) or carrying
+// this MID, nil if the log does not hold it.
+func (res *Result) Find(id, mid string) *Conn {
+	for _, c := range res.Conns {
+		if id != "" && (!c.Outbound && strconv.FormatInt(c.ICID, 10) == id || c.Outbound && strconv.FormatInt(c.DCID, 10) == id) {
+			return c
+		}
+		if mid != "" {
+			for _, m := range c.MIDs {
+				if strconv.FormatInt(m.MID, 10) == mid {
+					return c
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func connID(c *Conn) int64 {
@@ -166,7 +186,7 @@ const timeKeyLo, timeKeyHi = -1.5, 0.5
 type matcher struct {
 	zone ZoneInfo
 	tol  float64
-	cal  sizeCal
+	cal  SizeCal
 }
 
 // dt is the log's first line minus the session's SYN, in seconds, after
@@ -189,7 +209,7 @@ func sameEnds(r *smtpstate.Record, c *Conn) bool {
 }
 
 // evaluate says whether r and c may be the same connection and what agrees.
-func (m *matcher) evaluate(r *smtpstate.Record, c *Conn, ri, ci int, cal sizeCal) (*pair, bool) {
+func (m *matcher) evaluate(r *smtpstate.Record, c *Conn, ri, ci int, cal SizeCal) (*pair, bool) {
 	if !sameEnds(r, c) {
 		return nil, false
 	}
