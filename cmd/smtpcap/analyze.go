@@ -112,11 +112,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "smtpcap analyze: --icid and --mid need --esa-log")
 		return exitUsage
 	}
-	if sel, err := selectRecords(records, esa.Result, *icid, *mid); err != nil {
-		esaErr = errors.Join(esaErr, err)
-	} else {
-		records = sel
-	}
+	records, err = selectRecords(records, esa.Result, *icid, *mid)
+	esaErr = errors.Join(esaErr, err)
 	loc, err := sessionZone(*tz, *utc, esa)
 	if err != nil {
 		fmt.Fprintf(stderr, "smtpcap analyze: %v\n", err)

@@ -112,6 +112,13 @@ func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
 			continue
 		}
 		riv := rivals(p, bySession, a)
+		if len(riv) > maxRivals {
+			// nearest in ICID order first: the likeliest swaps
+			sort.SliceStable(riv, func(i, j int) bool {
+				return abs64(connID(riv[i])-connID(p.c)) < abs64(connID(riv[j])-connID(p.c))
+			})
+			riv = riv[:maxRivals]
+		}
 		refs := refsFor(p.c, matchKeys(p, len(riv) > 0))
 		if len(riv) > 0 {
 			names := []string{connName(p.c)}
@@ -120,8 +127,8 @@ func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
 			}
 			sort.Strings(names[1:])
 			refs.Ambiguous = names
-			refs.Note = "ambiguous: " + strconv.Itoa(len(names)) + " log connections fit on every key (" + strings.Join(p.keys, "+") +
-				"); the one shown is first in SYN/ICID order"
+			refs.Note = "ambiguous: " + strconv.Itoa(len(names)) + " log connections (at most " + strconv.Itoa(maxRivals+1) +
+				" listed) fit on every key (" + strings.Join(p.keys, "+") + "); the one shown keeps SYN order = ICID order"
 			res.Ambiguous++
 		}
 		res.ByRecord[r] = p.c
@@ -158,6 +165,16 @@ func (res *Result) Find(id, mid string) *Conn {
 		}
 	}
 	return nil
+}
+
+// maxRivals bounds the candidates listed per ambiguous session.
+const maxRivals = 15
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 func connID(c *Conn) int64 {
