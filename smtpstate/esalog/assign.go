@@ -16,9 +16,13 @@ import (
 // Pairs the chain had to leave out (accept order differs from SYN order)
 // are then taken greedily, so no session is lost for the sake of order.
 
-// chainBase makes the number of pairs dominate the chain's weight; the
-// time closeness (at most chainBase/2) only breaks ties.
-const chainBase = 1e6
+// chainBase makes the number of pairs dominate the chain's weight: the
+// time closeness of a pair is at most maxCloseness, so up to a million
+// pairs' closeness sums to less than one pair (and 3e15 stays exact).
+const (
+	chainBase    = 1e12
+	maxCloseness = 1e6
+)
 
 type assignment struct {
 	byRec  map[int]*pair // record index -> chosen pair
@@ -87,7 +91,7 @@ func (a *assignment) take(p *pair) {
 // closeness is higher for a first log line that falls where the SYN's
 // second would put it (the log truncates: about -0.5 s).
 func closeness(p *pair) float64 {
-	return chainBase/2 - math.Min(math.Abs(p.dt+0.5)*1000, chainBase/2-1)
+	return maxCloseness - math.Min(math.Abs(p.dt+0.5)*1000, maxCloseness-1)
 }
 
 // chain returns the heaviest set of pairs increasing in both record (SYN)

@@ -161,7 +161,11 @@ func Build(lines []*Line) []*Conn {
 			case KindDCIDClose:
 				c.Closed = true
 			case KindDeliveryStart:
-				c.MIDs = append(c.MIDs, &Msg{MID: l.MID})
+				dm := &Msg{MID: l.MID}
+				if im, ok := mids[l.MID]; ok {
+					dm.MsgID = im.MsgID // the delivered message carries the injected one's Message-ID
+				}
+				c.MIDs = append(c.MIDs, dm)
 			case KindConnError:
 				c.Disconnect = l.Reason
 			}

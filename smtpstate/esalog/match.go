@@ -68,10 +68,12 @@ func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
 	order := append([]*Conn(nil), conns...)
 	sort.SliceStable(order, func(i, j int) bool { return connID(order[i]) < connID(order[j]) })
 	m := &matcher{zone: res.Zone, tol: opt.Tolerance}
+	ix := newConnIndex(order, res.Zone)
 	// Exact keys first: they also fix the clock skew and the size relation.
 	var exact []pair
 	for ri, r := range recs {
-		for ci, c := range order {
+		for _, ci := range ix.exact(r) {
+			c := order[ci]
 			if !sameEnds(r, c) {
 				continue
 			}
@@ -83,19 +85,28 @@ func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
 	if sk, ok := anchorSkew(exact, m.zone.Skew); ok {
 		res.Zone.Skew, m.zone.Skew = sk, sk
 	}
-	var loose []pair
-	var pairs []*pair
+	cands := make([][]int, len(recs))
 	for ri, r := range recs {
-		for ci, c := range order {
-			if p, ok := m.evaluate(r, c, ri, ci, SizeCal{Tol: math.MaxInt32}); ok && p.exact == "" {
-				loose = append(loose, *p)
+		cands[ri] = ix.candidates(r, m.zone.Skew, -m.tol-1, m.tol+lateDNS)
+	}
+	m.cal = calibrate(exact, nil)
+	if m.cal.Anchors == 0 {
+		// no exact pair shows how sizes relate: learn it from all candidates
+		var loose []pair
+		for ri, r := range recs {
+			for _, ci := range cands[ri] {
+				if p, ok := m.evaluate(r, order[ci], ri, ci, SizeCal{Tol: math.MaxInt32}); ok && p.exact == "" {
+					loose = append(loose, *p)
+				}
 			}
 		}
+		m.cal = calibrate(nil, loose)
 	}
-	m.cal = calibrate(exact, loose)
+	var pairs []*pair
 	bySession := map[int][]*pair{}
 	for ri, r := range recs {
-		for ci, c := range order {
+		for _, ci := range cands[ri] {
+			c := order[ci]
 			if p, ok := m.evaluate(r, c, ri, ci, m.cal); ok {
 				pairs = append(pairs, p)
 				bySession[ri] = append(bySession[ri], p)

@@ -8,6 +8,10 @@ import (
 	"github.com/smtpcap/smtpcap/smtpstate"
 )
 
+// maxResiduals bounds the residuals kept per file and offset for the skew
+// estimate: enough for the densest bin to stand out, bounded on big logs.
+const maxResiduals = 1 << 16
+
 // FileZone is the UTC offset used for one log file and why.
 type FileZone struct {
 	File   string
@@ -51,7 +55,9 @@ func zone(rs []*smtpstate.Record, conns []*Conn, lg *Log, opt MatchOptions) Zone
 			if resid[c.File] == nil {
 				resid[c.File] = map[int][]float64{}
 			}
-			resid[c.File][q] = append(resid[c.File][q], d-float64(q))
+			if len(resid[c.File][q]) < maxResiduals {
+				resid[c.File][q] = append(resid[c.File][q], d-float64(q))
+			}
 		}
 		qs := map[int]bool{}
 		for f, m := range seen {
