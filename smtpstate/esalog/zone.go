@@ -168,9 +168,12 @@ func skew(v []float64) float64 {
 	for _, x := range v {
 		bins[int(math.Floor(x))]++
 	}
+	// Ties go to the bin a correct clock fills (-1: the log truncates the
+	// second), then to the nearer one, then to the earlier: deterministic.
 	best, bestN := 0, -1
 	for b, n := range bins {
-		if n > bestN || n == bestN && math.Abs(float64(b)+0.5) < math.Abs(float64(best)+0.5) {
+		db, dbest := abs(b+1), abs(best+1)
+		if n > bestN || n == bestN && (db < dbest || db == dbest && b < best) {
 			best, bestN = b, n
 		}
 	}
