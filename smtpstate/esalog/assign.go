@@ -199,7 +199,7 @@ func rivals(p *pair, bySession map[int][]*pair, a *assignment) []*Conn {
 	}
 	var out []*Conn
 	for _, q := range bySession[p.ri] {
-		if q.c == p.c || q.exact != "" || q.strength != p.strength {
+		if q.c == p.c || q.exact != "" || !ties(p, q) {
 			continue
 		}
 		holder := a.byConn[q.ci]
@@ -211,13 +211,25 @@ func rivals(p *pair, bySession map[int][]*pair, a *assignment) []*Conn {
 			continue
 		}
 		for _, h := range bySession[holder.ri] {
-			if h.c == p.c && h.exact == "" && h.strength == holder.strength {
+			if h.c == p.c && h.exact == "" && ties(h, holder) {
 				out = append(out, q.c)
 				break
 			}
 		}
 	}
 	return out
+}
+
+// ties says q fits its session as well as p: the same keys agree, or the
+// same keys but the time key, with both first lines within a second of
+// where the SYN puts them (the time key alone is too weak to exclude).
+func ties(p, q *pair) bool {
+	if p.strength == q.strength {
+		return true
+	}
+	t := keyWeight[keyTime]
+	near := func(x *pair) bool { return x.dt >= timeKeyLo-1 && x.dt <= timeKeyHi+1 }
+	return p.strength&^t == q.strength&^t && near(p) && near(q)
 }
 
 // matchKeys names what decided a pair.

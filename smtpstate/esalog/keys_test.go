@@ -174,3 +174,20 @@ func TestMessageIDConflict(t *testing.T) {
 	assert.Len(t, res.CaptOnly, 1)
 	assert.Len(t, res.LogOnly, 1)
 }
+
+// Two sessions 0.7 s apart in one second, their log lines
+// in consecutive seconds: the first session's line could be the next one
+// (a late reverse-DNS lookup), so time alone is not allowed to decide.
+func TestMatchTimeAloneIsMarked(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(hdr)
+	logConn(&b, "11:00:00", 21, 500, false, msg{from: "a@x", to: "b@y", body: 900})
+	logConn(&b, "11:00:01", 22, 501, false, msg{from: "a@x", to: "b@y", body: 900})
+	first := session(40001, t0, "c", false, msg{from: "a@x", to: "b@y", body: 700})
+	second := session(40002, t0.Add(700*time.Millisecond), "c", false, msg{from: "a@x", to: "b@y", body: 700})
+	Match([]*smtpstate.Record{first, second}, logOf(t, b.String()), MatchOptions{})
+	assert.Equal(t, "21", first.ESA.ICID)
+	assert.Equal(t, "22", second.ESA.ICID)
+	assert.ElementsMatch(t, []string{"ICID 21", "ICID 22"}, first.ESA.Ambiguous)
+	assert.ElementsMatch(t, []string{"ICID 21", "ICID 22"}, second.ESA.Ambiguous)
+}

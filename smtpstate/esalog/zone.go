@@ -141,7 +141,7 @@ func fileZone(f string, votes map[int]int, lg *Log, opt MatchOptions, rs []*smtp
 func bestVote(votes map[int]int) (int, int) {
 	best, bestN := 0, 0
 	for q, n := range votes {
-		if n > bestN || n == bestN && abs(q) < abs(best) {
+		if n > bestN || n == bestN && (abs(q) < abs(best) || abs(q) == abs(best) && q < best) {
 			best, bestN = q, n
 		}
 	}
