@@ -60,20 +60,51 @@ func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
 		opt.Tolerance = 2
 	}
 	conns := Build(lg.Lines)
-	res := &Result{ByRecord: map[*smtpstate.Record]*Conn{}, Candidates: map[*smtpstate.Record][]*Conn{}}
+	res := &Result{ByRecord: map[*smtpstate.Record]*Conn{}, Candidates: map[*smtpstate.Record][]*Conn{}, Conns: conns}
 	res.Zone = zone(rs, conns, lg, opt)
 	// SYN order and ICID (DCID) order: the positions the chain keeps monotone.
-	recs := append([]*smtpstate.Record(nil), rs...)
-	sort.SliceStable(recs, func(i, j int) bool { return recs[i].TS.Before(recs[j].TS.Time) })
-	order := append([]*Conn(nil), conns...)
-	sort.SliceStable(order, func(i, j int) bool { return connID(order[i]) < connID(order[j]) })
 	m := &matcher{zone: res.Zone, tol: opt.Tolerance}
-	ix := newConnIndex(order, res.Zone)
+	m.recs = append([]*smtpstate.Record(nil), rs...)
+	sort.SliceStable(m.recs, func(i, j int) bool { return m.recs[i].TS.Before(m.recs[j].TS.Time) })
+	m.order = append([]*Conn(nil), conns...)
+	sort.SliceStable(m.order, func(i, j int) bool { return connID(m.order[i]) < connID(m.order[j]) })
+	m.ix = newConnIndex(m.order, res.Zone)
 	// Exact keys first: they also fix the clock skew and the size relation.
+	exact := m.exactPairs()
+	if sk, ok := anchorSkew(exact, m.zone.Skew); ok {
+		res.Zone.Skew, m.zone.Skew = sk, sk
+	}
+	m.cands = make([][]int, len(m.recs))
+	for ri, r := range m.recs {
+		m.cands[ri] = m.ix.candidates(r, m.zone.Skew, -m.tol-1, m.tol+lateDNS)
+	}
+	m.calibrate(exact)
+	res.Size = m.cal
+	pairs, bySession := m.allPairs(res)
+	a := assign(pairs)
+	for ri, r := range m.recs {
+		if p := a.byRec[ri]; p != nil {
+			res.record(p, rivals(p, bySession, a))
+			continue
+		}
+		res.CaptOnly = append(res.CaptOnly, r)
+		r.ESA = &smtpstate.ESARefs{Note: "no log connection matches (address, time, keys)"}
+	}
+	for _, c := range conns {
+		if !c.matched {
+			res.LogOnly = append(res.LogOnly, c)
+		}
+	}
+	return res
+}
+
+// exactPairs are the pairs a MID in the end-of-data reply or a Message-ID
+// ties.
+func (m *matcher) exactPairs() []pair {
 	var exact []pair
-	for ri, r := range recs {
-		for _, ci := range ix.exact(r) {
-			c := order[ci]
+	for ri, r := range m.recs {
+		for _, ci := range m.ix.exact(r) {
+			c := m.order[ci]
 			if !sameEnds(r, c) {
 				continue
 			}
@@ -82,31 +113,34 @@ func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
 			}
 		}
 	}
-	if sk, ok := anchorSkew(exact, m.zone.Skew); ok {
-		res.Zone.Skew, m.zone.Skew = sk, sk
-	}
-	cands := make([][]int, len(recs))
-	for ri, r := range recs {
-		cands[ri] = ix.candidates(r, m.zone.Skew, -m.tol-1, m.tol+lateDNS)
-	}
+	return exact
+}
+
+// calibrate learns the size relation from the exact pairs, else from all
+// candidates (every size accepted while learning).
+func (m *matcher) calibrate(exact []pair) {
 	m.cal = calibrate(exact, nil)
-	if m.cal.Anchors == 0 {
-		// no exact pair shows how sizes relate: learn it from all candidates
-		var loose []pair
-		for ri, r := range recs {
-			for _, ci := range cands[ri] {
-				if p, ok := m.evaluate(r, order[ci], ri, ci, SizeCal{Tol: math.MaxInt32}); ok && p.exact == "" {
-					loose = append(loose, *p)
-				}
+	if m.cal.Anchors > 0 {
+		return
+	}
+	var loose []pair
+	for ri, r := range m.recs {
+		for _, ci := range m.cands[ri] {
+			if p, ok := m.evaluate(r, m.order[ci], ri, ci, SizeCal{Tol: math.MaxInt32}); ok && p.exact == "" {
+				loose = append(loose, *p)
 			}
 		}
-		m.cal = calibrate(nil, loose)
 	}
+	m.cal = calibrate(nil, loose)
+}
+
+// allPairs evaluates every candidate pair with the calibrated sizes.
+func (m *matcher) allPairs(res *Result) ([]*pair, map[int][]*pair) {
 	var pairs []*pair
 	bySession := map[int][]*pair{}
-	for ri, r := range recs {
-		for _, ci := range cands[ri] {
-			c := order[ci]
+	for ri, r := range m.recs {
+		for _, ci := range m.cands[ri] {
+			c := m.order[ci]
 			if p, ok := m.evaluate(r, c, ri, ci, m.cal); ok {
 				pairs = append(pairs, p)
 				bySession[ri] = append(bySession[ri], p)
@@ -114,68 +148,40 @@ func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
 			}
 		}
 	}
-	a := assign(pairs)
-	for ri, r := range recs {
-		p := a.byRec[ri]
-		if p == nil {
-			res.CaptOnly = append(res.CaptOnly, r)
-			r.ESA = &smtpstate.ESARefs{Note: "no log connection matches (address, time, keys)"}
-			continue
-		}
-		riv := rivals(p, bySession, a)
-		if len(riv) > maxRivals {
-			// nearest in ICID order first: the likeliest swaps
-			sort.SliceStable(riv, func(i, j int) bool {
-				return abs64(connID(riv[i])-connID(p.c)) < abs64(connID(riv[j])-connID(p.c))
-			})
-			riv = riv[:maxRivals]
-		}
-		refs := refsFor(p.c, matchKeys(p, len(riv) > 0))
-		if len(riv) > 0 {
-			names := []string{connName(p.c)}
-			for _, c := range riv {
-				names = append(names, connName(c))
-			}
-			sort.Strings(names[1:])
-			refs.Ambiguous = names
-			refs.Note = "ambiguous: " + strconv.Itoa(len(names)) + " log connections (at most " + strconv.Itoa(maxRivals+1) +
-				" listed) fit on every key (" + strings.Join(p.keys, "+") + "); the one shown keeps SYN order = ICID order"
-			res.Ambiguous++
-		}
-		res.ByRecord[r] = p.c
-		p.c.matched = true
-		consistency(r, p.c, refs)
-		r.ESA = refs
-		res.Matched++
-	}
-	// CaptOnly in the caller's order.
-	sort.SliceStable(res.CaptOnly, func(i, j int) bool { return res.CaptOnly[i].TS.Before(res.CaptOnly[j].TS.Time) })
-	for _, c := range conns {
-		if !c.matched {
-			res.LogOnly = append(res.LogOnly, c)
-		}
-	}
-	res.Size = m.cal
-	res.Conns = conns
-	return res
+	return pairs, bySession
 }
 
-// Find returns the log connection with this ICID or DCID (id) or carrying
-// this MID, nil if the log does not hold it.
-func (res *Result) Find(id, mid string) *Conn {
-	for _, c := range res.Conns {
-		if id != "" && (!c.Outbound && strconv.FormatInt(c.ICID, 10) == id || c.Outbound && strconv.FormatInt(c.DCID, 10) == id) {
-			return c
-		}
-		if mid != "" {
-			for _, m := range c.MIDs {
-				if strconv.FormatInt(m.MID, 10) == mid {
-					return c
-				}
-			}
-		}
+// record fills the session's esa part from its pair and its rivals.
+func (res *Result) record(p *pair, riv []*Conn) {
+	r := p.r
+	n := len(riv) + 1
+	if len(riv) > maxRivals {
+		// nearest in ICID order first: the likeliest swaps
+		sort.SliceStable(riv, func(i, j int) bool {
+			return abs64(connID(riv[i])-connID(p.c)) < abs64(connID(riv[j])-connID(p.c))
+		})
+		riv = riv[:maxRivals]
 	}
-	return nil
+	refs := refsFor(p.c, matchKeys(p, len(riv) > 0))
+	if len(riv) > 0 {
+		names := []string{connName(p.c)}
+		for _, c := range riv {
+			names = append(names, connName(c))
+		}
+		sort.Strings(names[1:])
+		refs.Ambiguous = names
+		refs.Note = "ambiguous: " + strconv.Itoa(n) + " log connections fit on every key (" + matchKeys(p, false) + ")"
+		if n > len(names) {
+			refs.Note += ", " + strconv.Itoa(len(names)) + " listed"
+		}
+		refs.Note += "; the one shown keeps SYN order = ICID order"
+		res.Ambiguous++
+	}
+	res.ByRecord[r] = p.c
+	p.c.matched = true
+	consistency(r, p.c, refs)
+	r.ESA = refs
+	res.Matched++
 }
 
 // maxRivals bounds the candidates listed per ambiguous session.
@@ -212,9 +218,13 @@ const lateDNS = 8
 const timeKeyLo, timeKeyHi = -1.5, 0.5
 
 type matcher struct {
-	zone ZoneInfo
-	tol  float64
-	cal  SizeCal
+	zone  ZoneInfo
+	tol   float64
+	cal   SizeCal
+	recs  []*smtpstate.Record // in SYN order
+	order []*Conn             // in ICID/DCID order
+	ix    *connIndex
+	cands [][]int // per record: candidate positions in order
 }
 
 // dt is the log's first line minus the session's SYN, in seconds, after
@@ -329,4 +339,22 @@ func consistency(r *smtpstate.Record, c *Conn, refs *smtpstate.ESARefs) {
 	if len(c.MIDs) != len(r.Trans) && !c.Outbound {
 		refs.Note = strings.TrimPrefix(refs.Note+"; ", "; ") + fmt.Sprintf("the log has %d MIDs, the capture %d transactions", len(c.MIDs), len(r.Trans))
 	}
+}
+
+// Find returns the log connection with this ICID or DCID (id) or carrying
+// this MID, nil if the log does not hold it.
+func (res *Result) Find(id, mid string) *Conn {
+	for _, c := range res.Conns {
+		if id != "" && (!c.Outbound && strconv.FormatInt(c.ICID, 10) == id || c.Outbound && strconv.FormatInt(c.DCID, 10) == id) {
+			return c
+		}
+		if mid != "" {
+			for _, m := range c.MIDs {
+				if strconv.FormatInt(m.MID, 10) == mid {
+					return c
+				}
+			}
+		}
+	}
+	return nil
 }
