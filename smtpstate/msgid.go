@@ -106,12 +106,11 @@ func (s *msgIDScanner) byte(t *Transaction, c byte) {
 		return
 	}
 	if s.cr {
-		s.cr = false
+		s.cr = false // a bare CR: not kept in the value
 		if s.inName {
 			s.end(t)
 			return
 		}
-		s.value('\r')
 	}
 	if c == '\r' {
 		s.cr = true

@@ -117,3 +117,30 @@ func TestMsgIDBounded(t *testing.T) {
 	s.feed(&tr, 0, []byte("@x>\r\n\r\n"), true)
 	require.Empty(t, tr.MsgID)
 }
+
+// FuzzMsgID: whatever the message, the scanner keeps at most one header
+// line of value, never a line break, and cutting the input anywhere gives
+// the same result as feeding it whole.
+func FuzzMsgID(f *testing.F) {
+	for _, tc := range msgIDCases() {
+		for _, s := range tc.steps {
+			if strings.HasPrefix(s, "C+ ") {
+				f.Add([]byte(s[3:]), uint16(7), true)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, cut uint16, data bool) {
+		var whole, split msgIDScanner
+		var tw, ts Transaction
+		whole.feed(&tw, 0, b, data)
+		k := int(cut) % (len(b) + 1)
+		split.feed(&ts, 0, b[:k], data)
+		split.feed(&ts, 0, b[k:], data)
+		if tw.MsgID != ts.MsgID {
+			t.Fatalf("whole %q, split at %d %q", tw.MsgID, k, ts.MsgID)
+		}
+		if len(tw.MsgID) > maxHeaderLine || strings.ContainsAny(tw.MsgID, "\r\n") {
+			t.Fatalf("kept %q", tw.MsgID)
+		}
+	})
+}
