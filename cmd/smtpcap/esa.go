@@ -161,40 +161,47 @@ func fmtOffset(s int) string {
 	return fmt.Sprintf("%s%02d:%02d", sign, s/3600, s%3600/60)
 }
 
-// selectRecords keeps the sessions with the given ICID or MID. An ICID or
-// MID the log does not hold, or that no session matched, is an error.
+// selectRecords keeps the sessions with the given ICID or MID, and, when
+// that match is ambiguous, every session that could be it (each is marked
+// icid=N? on its line). An ICID or MID the log does not hold, or that no
+// session matched, is an error.
 func selectRecords(rs []*smtpstate.Record, res *esalog.Result, icid, mid string) ([]*smtpstate.Record, error) {
 	if icid == "" && mid == "" {
 		return rs, nil
+	}
+	what := "ICID " + icid
+	if icid == "" {
+		what = "MID " + mid
+	}
+	var c *esalog.Conn
+	if res != nil {
+		c = res.Find(icid, mid)
+	}
+	if c == nil {
+		return nil, fmt.Errorf("%s is not in the ESA log", what)
+	}
+	name := "ICID " + strconv.FormatInt(c.ICID, 10)
+	id := strconv.FormatInt(c.ICID, 10)
+	if c.Outbound {
+		name, id = "DCID "+strconv.FormatInt(c.DCID, 10), strconv.FormatInt(c.DCID, 10)
 	}
 	var out []*smtpstate.Record
 	for _, r := range rs {
 		if r.ESA == nil {
 			continue
 		}
-		if icid != "" && (r.ESA.ICID == icid || r.ESA.DCID == icid) {
+		hit := !c.Outbound && r.ESA.ICID == id || c.Outbound && r.ESA.DCID == id
+		for _, a := range r.ESA.Ambiguous {
+			hit = hit || a == name
+		}
+		if hit {
 			out = append(out, r)
-			continue
-		}
-		for _, m := range r.ESA.MIDs {
-			if mid != "" && m == mid {
-				out = append(out, r)
-				break
-			}
 		}
 	}
-	if len(out) > 0 {
-		return out, nil
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s is in the ESA log (%s, %s %s) but no capture session matches it", what, name, c.Start.Format("Jan _2 15:04:05"), c.Addr)
 	}
-	what := "ICID " + icid
-	if icid == "" {
-		what = "MID " + mid
-	}
-	if res == nil || res.Find(icid, mid) == nil {
-		return nil, fmt.Errorf("%s is not in the ESA log", what)
-	}
-	c := res.Find(icid, mid)
-	return nil, fmt.Errorf("%s is in the ESA log (ICID %d, %s %s) but no capture session matches it", what, c.ICID, c.Start.Format("Jan _2 15:04:05"), c.Addr)
+	return out, nil
 }
 
 // sessionZone is where session times are printed: --tz utc (default),

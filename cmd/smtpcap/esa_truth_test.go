@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -268,4 +269,30 @@ func TestESAIndistinguishable(t *testing.T) {
 		}
 	}
 	assert.Equal(t, len(rs), marked, "every table line shows icid=N?")
+
+	// --mid on such a match shows every session that could be it, each
+	// marked, the true one among them.
+	ports := make([]int, 0, len(want))
+	for port := range want {
+		ports = append(ports, port)
+	}
+	sort.Ints(ports)
+	for _, port := range ports[len(ports)/2:] { // one from the middle of the run
+		w := want[port]
+		if w[1] == "" {
+			continue
+		}
+		out.Reset()
+		errb.Reset()
+		require.Equal(t, 0, run(t.Context(), []string{"analyze", "-q", "-r", pcap, "--esa-log", noID, "--mid", w[1]}, &out, &errb), errb.String())
+		sel := strings.Split(strings.TrimSpace(strings.Split(out.String(), "\n\n")[0]), "\n")
+		assert.Greater(t, len(sel), 1, "--mid %s: the candidates are shown", w[1])
+		found := false
+		for _, l := range sel {
+			assert.Regexp(t, `  icid=\d+\?  `, l)
+			found = found || strings.Contains(l, ":"+strconv.Itoa(port)+" -> ")
+		}
+		assert.True(t, found, "--mid %s: the true session (port %d) is among those shown", w[1], port)
+		break
+	}
 }
