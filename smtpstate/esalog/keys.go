@@ -40,17 +40,19 @@ type pair struct {
 }
 
 // SizeCal is how the log's "ready N bytes" relates to the bytes on the
-// wire. How the ESA counts is not public (FORMAT.md §4.7 and gap 5: "whether
-// it counts CRLF/dot-stuffing exactly as on the wire"), and the shared
-// samples quote no message together with its size. The lab's log carries
-// Postfix's queue-file size (qmgr "size=", postfix2esa.py), which counts
-// LF line ends and includes the Received: header Postfix prepends: for
-// swaks's 267 wire bytes (10 lines, body_bytes) the log says 444, for
-// smtp-source's 539 it says 699 - a difference constant for one client and
-// message shape, not zero. So the matcher assumes no arithmetic: it learns
-// the difference D = logged - body_bytes from the pairs an exact key ties
-// (else the densest difference among candidates) and compares |L-S-D|
-// within the spread it saw.
+// wire. How the ESA counts is not public: FORMAT.md §4.7 calls it the size
+// "as stored" and gap 5 leaves open "whether it counts CRLF/dot-stuffing
+// exactly as on the wire"; none of the shared samples quotes a message
+// together with its size. The lab's log carries Postfix's queue-file size
+// (qmgr "size=", postfix2esa.py), measured against the lab's captures:
+// swaks's message is 267 bytes on the wire (body_bytes: DATA content
+// without the final ".\r\n"; 10 CRLF lines) and logged as 444; smtp-source's
+// 539 as 699 (HELO "vm") and the load's 239 (7 lines) as 399. The
+// difference is what the server adds and how it counts line ends - constant
+// for one client and message shape, not zero, and not documented for the
+// ESA. So the matcher assumes no formula: it learns D = logged - body_bytes
+// from the pairs an exact key ties (else the densest difference among all
+// candidates) and accepts |logged - body_bytes - D| within the spread it saw.
 type SizeCal struct {
 	D          int64
 	Tol        int64
