@@ -191,3 +191,47 @@ func TestMatchTimeAloneIsMarked(t *testing.T) {
 	assert.ElementsMatch(t, []string{"ICID 21", "ICID 22"}, first.ESA.Ambiguous)
 	assert.ElementsMatch(t, []string{"ICID 21", "ICID 22"}, second.ESA.Ambiguous)
 }
+
+// FuzzMatch: whatever the log holds, every session gets an esa part, no
+// log connection is given to two sessions, matched + capture-only is every
+// session, a match says how it was made, and an ambiguous list starts
+// with the connection chosen.
+func FuzzMatch(f *testing.F) {
+	var b strings.Builder
+	b.WriteString(hdr)
+	logConn(&b, "11:00:00", 21, 500, true, msg{from: "a@x", to: "b@y", body: 900})
+	logConn(&b, "11:00:00", 22, 501, false, msg{from: "a@x", to: "b@y", body: 900, msgID: "<m@x>"})
+	logConn(&b, "11:00:01", 23, 502, false, msg{from: "c@x", to: "b@y", body: 300})
+	f.Add(b.String())
+	f.Add(twoICIDs)
+	f.Fuzz(func(t *testing.T, text string) {
+		rs := []*smtpstate.Record{
+			session(40001, t0, "c", true),
+			session(40002, t0.Add(10*time.Millisecond), "c", false, msg{from: "a@x", to: "b@y", body: 750, msgID: "<m@x>"}),
+			session(40003, t0.Add(900*time.Millisecond), "c", false, msg{from: "c@x", to: "b@y", body: 150, midReply: "502"}),
+			session(40004, t0.Add(950*time.Millisecond), "c", false),
+		}
+		res := Match(rs, logOf(t, text), MatchOptions{})
+		if res.Matched+len(res.CaptOnly) != len(rs) {
+			t.Fatalf("matched %d + capture-only %d != %d", res.Matched, len(res.CaptOnly), len(rs))
+		}
+		seen := map[*Conn]bool{}
+		for _, r := range rs {
+			if r.ESA == nil {
+				t.Fatal("a session without an esa part")
+			}
+			if c, ok := res.ByRecord[r]; ok {
+				if seen[c] {
+					t.Fatalf("%s given to two sessions", connName(c))
+				}
+				seen[c] = true
+				if r.ESA.Match == "" {
+					t.Fatal("matched without saying how")
+				}
+				if len(r.ESA.Ambiguous) > 0 && r.ESA.Ambiguous[0] != connName(c) {
+					t.Fatalf("ambiguous list %v does not start with the chosen %s", r.ESA.Ambiguous, connName(c))
+				}
+			}
+		}
+	})
+}
