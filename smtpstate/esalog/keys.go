@@ -101,7 +101,10 @@ func exactKey(r *smtpstate.Record, c *Conn) (key string, conflict bool) {
 func msgIDKey(r *smtpstate.Record, c *Conn) (string, bool) {
 	wire, logged := false, false
 	for _, m := range c.MIDs {
-		if m.MsgID != "" {
+		// A Message-ID the log broke across lines (FORMAT.md §1.1: "linefeed-
+		// broken Message-IDs seem really common") is cut short: it can still
+		// agree as a prefix, but never rules a pair out.
+		if m.MsgID != "" && strings.HasSuffix(m.MsgID, ">") {
 			logged = true
 		}
 	}
@@ -112,7 +115,7 @@ func msgIDKey(r *smtpstate.Record, c *Conn) (string, bool) {
 		wire = true
 		id := normMsgID(t.MsgID)
 		for _, m := range c.MIDs {
-			if m.MsgID == id {
+			if m.MsgID == id || len(m.MsgID) > 8 && !strings.HasSuffix(m.MsgID, ">") && strings.HasPrefix(id, m.MsgID) {
 				return keyMessageID, false
 			}
 		}

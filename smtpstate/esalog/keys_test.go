@@ -235,3 +235,19 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// A Message-ID the log broke across lines is cut short: it still ties the
+// session as a prefix, and never rules a connection out.
+func TestMessageIDBrokenInLog(t *testing.T) {
+	log := hdr +
+		"Thu Nov 26 11:00:00 2026 Info: New SMTP ICID 21 interface Data 1 (198.51.100.25) address 192.0.2.10 reverse dns host unknown verified no\n" +
+		"Thu Nov 26 11:00:00 2026 Info: Start MID 500 ICID 21\n" +
+		"Thu Nov 26 11:00:00 2026 Info: MID 500 Message-ID '<20261126.abcdef\n" +
+		"   .ghijk@example.com>'\n" +
+		"Thu Nov 26 11:00:00 2026 Info: New SMTP ICID 22 interface Data 1 (198.51.100.25) address 192.0.2.10 reverse dns host unknown verified no\n" +
+		"Thu Nov 26 11:00:00 2026 Info: Start MID 501 ICID 22\n"
+	r := session(40001, t0.Add(20*time.Millisecond), "c", false, msg{body: 10, msgID: "<20261126.abcdef.ghijk@example.com>"})
+	Match([]*smtpstate.Record{r}, logOf(t, log), MatchOptions{})
+	assert.Equal(t, "21", r.ESA.ICID)
+	assert.Equal(t, "message_id", r.ESA.Match)
+}
