@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -34,6 +35,12 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	mid := fs.String("mid", "", "show only the session that carried this MID; needs --esa-log")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
+	}
+	// Session times' zone (esa.go); "esa" is known once the log is matched.
+	loc, err := sessionZone(*tz, *utc, esaMatch{Zone: time.UTC, Logs: len(*esaLogs)})
+	if err != nil {
+		fmt.Fprintf(stderr, "smtpcap analyze: %v\n", err)
+		return exitUsage
 	}
 	if len(*files) == 0 {
 		fmt.Fprintln(stderr, "smtpcap analyze: -r FILE is required")
@@ -114,10 +121,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	records, err = selectRecords(records, esa.Result, *icid, *mid)
 	esaErr = errors.Join(esaErr, err)
-	loc, err := sessionZone(*tz, *utc, esa)
-	if err != nil {
-		fmt.Fprintf(stderr, "smtpcap analyze: %v\n", err)
-		return exitUsage
+	if strings.EqualFold(*tz, "esa") && esa.Zone != nil {
+		loc = esa.Zone
 	}
 	if *jsonOut {
 		err = report.JSONLines(stdout, records)

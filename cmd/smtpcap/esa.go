@@ -33,7 +33,7 @@ func parseZone(s string) (*time.Location, error) {
 	}
 	loc, err := time.LoadLocation(s)
 	if err != nil {
-		return nil, fmt.Errorf("--esa-tz %q: not an IANA zone or an offset like +01:00: %w", s, err)
+		return nil, fmt.Errorf("%q: not an IANA zone or an offset like +01:00: %w", s, err)
 	}
 	return loc, nil
 }
@@ -45,6 +45,7 @@ type esaMatch struct {
 	// Zone is the appliance's zone (--esa-tz if given, else the offset in
 	// use), for --tz esa.
 	Zone *time.Location
+	Logs int // log files given
 }
 
 // matchESA reads the logs around the capture's time range and ties every
@@ -53,7 +54,7 @@ type esaMatch struct {
 func matchESA(records []*smtpstate.Record, files []string, tz string) (esaMatch, error) {
 	loc, err := parseZone(tz)
 	if err != nil {
-		return esaMatch{}, err
+		return esaMatch{}, fmt.Errorf("--esa-tz %w", err)
 	}
 	opt := esalog.Options{Year: time.Now().Year()}
 	if len(records) > 0 {
@@ -72,7 +73,7 @@ func matchESA(records []*smtpstate.Record, files []string, tz string) (esaMatch,
 	}
 	lg, readErr := esalog.ReadFiles(files, opt)
 	res := esalog.Match(records, lg, esalog.MatchOptions{Zone: loc})
-	m := esaMatch{Summary: summary(res, lg), Result: res, Zone: loc}
+	m := esaMatch{Summary: summary(res, lg), Result: res, Zone: loc, Logs: len(files)}
 	if m.Zone == nil {
 		m.Zone = time.FixedZone("UTC"+fmtOffset(res.Zone.Offset), res.Zone.Offset)
 	}
@@ -217,7 +218,7 @@ func sessionZone(tz string, utc bool, esa esaMatch) (*time.Location, error) {
 	case "local":
 		return time.Local, nil
 	case "esa":
-		if esa.Zone == nil {
+		if esa.Zone == nil || esa.Logs == 0 {
 			return nil, fmt.Errorf("--tz esa needs --esa-log (the appliance's zone comes from it or from --esa-tz)")
 		}
 		return esa.Zone, nil

@@ -62,6 +62,8 @@ func TestESABadInput(t *testing.T) {
 		{"tz esa", []string{"--esa-log", logPath, "--tz", "esa"}, 0, 29, 29, `^2026-11-26 20:58:08\.848\+01:00  `, `^$`},
 		{"tz name", []string{"--tz", "America/New_York"}, 0, 29, 0, `^2026-11-26 14:58:08\.848-05:00  `, `^$`},
 		{"utc by default", nil, 0, 29, 0, `^2026-11-26 19:58:08\.848Z  `, `^$`},
+		{"tz unknown", []string{"--tz", "Mars/Olympus"}, 2, 0, 0, ``, `--tz: "Mars/Olympus": not an IANA zone`},
+		{"esa-tz unknown", []string{"--esa-log", logPath, "--esa-tz", "Mars/Olympus"}, 1, 29, 0, ``, `--esa-tz "Mars/Olympus": not an IANA zone`},
 	}
 	session := regexp.MustCompile(`(?m)^2026-\S+ \S+  \S+ -> `)
 	icid := regexp.MustCompile(`(?m)^2026-.*  icid=\d+`)
