@@ -204,8 +204,11 @@ func normMsgID(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexByte(s, '<'); i >= 0 {
 		if j := strings.IndexByte(s[i:], '>'); j > 0 {
-			return s[i : i+j+1]
+			s = s[i : i+j+1]
 		}
+	}
+	if s == "<>" {
+		return "" // "no Message-ID" as Postfix (and the lab's log) writes it
 	}
 	return s
 }
