@@ -63,6 +63,7 @@ type Conn struct {
 	rstSeq    [2]uint32
 	lastRST   *RST // most recent RST, for challenge-ACK detection
 	lastRSTd  Dir
+	msgid     msgIDScanner // Message-ID hook (msgid.go): header block of DATA/BDAT
 }
 
 type clientMode uint8

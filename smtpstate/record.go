@@ -150,6 +150,9 @@ type Transaction struct {
 	FinalTS    Time   `json:"final_ts"`
 	QueueID    string `json:"queue_id,omitempty"`
 	MID        string `json:"mid,omitempty"` // ESA message id from "Message N accepted"
+	// MsgID is the message's Message-ID header, unfolded (Zeek's msg_id);
+	// read from the header block only (msgid.go), the ESA logs it per MID.
+	MsgID string `json:"msg_id,omitempty"`
 	// Outcome is "accepted", "rejected" (MAIL refused, no recipient, final
 	// 4xx/5xx), "reset" (RSET), "open" (unfinished at the end).
 	Outcome string `json:"outcome"`

@@ -70,6 +70,7 @@ func (c *Conn) clientBytes(b []byte, frame uint64, ts time.Time) {
 			return
 		case modeData:
 			n, end := c.scanData(b)
+			c.msgid.feed(c.curTrans(), c.curIdx, b[:n], true) // Message-ID hook (msgid.go)
 			c.body(int64(n))
 			b = b[n:]
 			if end {
@@ -80,6 +81,7 @@ func (c *Conn) clientBytes(b []byte, frame uint64, ts time.Time) {
 			if n > c.chunkRem {
 				n = c.chunkRem
 			}
+			c.msgid.feed(c.curTrans(), c.curIdx, b[:n], false) // Message-ID hook (msgid.go)
 			c.body(n)
 			c.chunkRem -= n
 			b = b[n:]
@@ -275,6 +277,7 @@ func (c *Conn) gapStream(d Dir, n int64) {
 		c.anomaly("gap_in_replies")
 		return
 	}
+	c.msgid.gap() // Message-ID hook (msgid.go): bytes missing, stop reading the header
 	switch c.mode {
 	case modeTLS:
 		c.tls.skip(n)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,7 +37,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	quiet := fs.BoolP("quiet", "q", false, "no progress on stderr")
 	srvTimeouts := fs.DurationSlice("server-timeout", nil, "a server idle timer to recognise, besides RFC 5321's and the ESA's (repeatable, e.g. 45s)")
 	fwIdle := fs.Duration("firewall-idle", 5*time.Second, "shortest idle gap taken as a firewall's idle expiry when a foreign RST or silence follows")
-	utc := fs.Bool("utc", true, "print times in UTC (else local time)")
+	utc := fs.Bool("utc", true, "print times in UTC (else local time); see --tz")
+	tz := fs.String("tz", "utc", "zone of the session times printed: utc, local, esa (the appliance's, to line up with its log) or a zone name/offset")
 	esaLogs := fs.StringArray("esa-log", nil, "ESA mail_logs file (text, .gz, rolled mail.@….s/.c/.current); repeat for several")
 	esaTZ := fs.String("esa-tz", "", "the appliance's time zone (IANA name or offset like +01:00); default: the log header, else inferred")
 	icid := fs.String("icid", "", "show only the session of this ICID (or DCID); needs --esa-log")
@@ -53,6 +55,12 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	sel, err := of.selector()
+	if err != nil {
+		fmt.Fprintf(stderr, "smtpcap analyze: %v\n", err)
+		return exitUsage
+	}
+	// Session times' zone (esa.go); "esa" is known once the log is matched.
+	loc, err := sessionZone(*tz, *utc, esaMatch{Zone: time.UTC, Logs: len(*esaLogs)})
 	if err != nil {
 		fmt.Fprintf(stderr, "smtpcap analyze: %v\n", err)
 		return exitUsage
@@ -135,10 +143,6 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	defer src.Close()
 
-	loc := time.UTC
-	if !*utc {
-		loc = time.Local
-	}
 	// Without ESA matching every record is written as soon as the output
 	// order allows, prepared (encoded) on the worker that finished it, and
 	// then dropped: memory follows concurrency, not the capture's length.
@@ -190,16 +194,25 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return interrupt(ctx, outcome(stderr, pr.finish(stdout, stderr, *quiet, ""), readErr))
 	}
 	report.Sort(records)
-	var esaSummary string
+	// ESA matching (esa.go): a log that cannot be read, or an ICID/MID it
+	// does not hold, is reported and exits 1, but never hides the sessions.
+	var esa esaMatch
+	var esaErr error
 	if len(*esaLogs) > 0 {
-		esaSummary, err = matchESA(records, *esaLogs, *esaTZ)
-		if err != nil {
-			fmt.Fprintf(stderr, "smtpcap: %v\n", err)
-			return exitError
-		}
+		esa, esaErr = matchESA(records, *esaLogs, *esaTZ)
 	}
-	pr.records(selectRecords(records, *icid, *mid))
-	return interrupt(ctx, outcome(stderr, pr.finish(stdout, stderr, *quiet, esaSummary), readErr))
+	records, err = selectRecords(records, esa.Result, *icid, *mid)
+	esaErr = errors.Join(esaErr, err)
+	if strings.EqualFold(*tz, "esa") && esa.Zone != nil {
+		pr.loc = esa.Zone
+	}
+	pr.records(records)
+	code := outcome(stderr, pr.finish(stdout, stderr, *quiet, esa.Summary), readErr)
+	if esaErr != nil {
+		fmt.Fprintf(stderr, "smtpcap: %v\n", esaErr)
+		code = max(code, exitError)
+	}
+	return interrupt(ctx, code)
 }
 
 // interrupt turns a clean exit of an interrupted run into 130/143.

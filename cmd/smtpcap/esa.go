@@ -33,17 +33,28 @@ func parseZone(s string) (*time.Location, error) {
 	}
 	loc, err := time.LoadLocation(s)
 	if err != nil {
-		return nil, fmt.Errorf("--esa-tz %q: not an IANA zone or an offset like +01:00: %w", s, err)
+		return nil, fmt.Errorf("%q: not an IANA zone or an offset like +01:00: %w", s, err)
 	}
 	return loc, nil
 }
 
+// esaMatch is what matching against the ESA logs produced.
+type esaMatch struct {
+	Summary string
+	Result  *esalog.Result
+	// Zone is the appliance's zone (--esa-tz if given, else the offset in
+	// use), for --tz esa.
+	Zone *time.Location
+	Logs int // log files given
+}
+
 // matchESA reads the logs around the capture's time range and ties every
-// record to its ICID/DCID. It returns a printable summary.
-func matchESA(records []*smtpstate.Record, files []string, tz string) (string, error) {
+// record to its ICID/DCID. A log that cannot be read is an error, but what
+// could be read is still matched: nothing in a log stops the session output.
+func matchESA(records []*smtpstate.Record, files []string, tz string) (esaMatch, error) {
 	loc, err := parseZone(tz)
 	if err != nil {
-		return "", err
+		return esaMatch{}, fmt.Errorf("--esa-tz %w", err)
 	}
 	opt := esalog.Options{Year: time.Now().Year()}
 	if len(records) > 0 {
@@ -60,12 +71,13 @@ func matchESA(records []*smtpstate.Record, files []string, tz string) (string, e
 		opt.Year = first.Year()
 		opt.From, opt.To = first.Add(-24*time.Hour), last.Add(24*time.Hour)
 	}
-	lg, err := esalog.ReadFiles(files, opt)
-	if err != nil {
-		return "", err
-	}
+	lg, readErr := esalog.ReadFiles(files, opt)
 	res := esalog.Match(records, lg, esalog.MatchOptions{Zone: loc})
-	return summary(res, lg), nil
+	m := esaMatch{Summary: summary(res, lg), Result: res, Zone: loc, Logs: len(files)}
+	if m.Zone == nil {
+		m.Zone = time.FixedZone("UTC"+fmtOffset(res.Zone.Offset), res.Zone.Offset)
+	}
+	return m, readErr
 }
 
 func summary(res *esalog.Result, lg *esalog.Log) string {
@@ -78,12 +90,21 @@ func summary(res *esalog.Result, lg *esalog.Log) string {
 	if lg.Broken > 0 {
 		fmt.Fprintf(&b, ", %d unreadable (first: %v)", lg.Broken, lg.Errors[0])
 	}
+	if lg.Long > 0 {
+		fmt.Fprintf(&b, ", %d over %d KiB skipped", lg.Long, esalog.MaxLineLen>>10)
+	}
 	b.WriteString("\n")
 	for i, u := range lg.UnknownSamples {
 		if i == 3 {
 			break
 		}
 		fmt.Fprintf(&b, "  unknown line %s:%d: %s\n", u.File, u.No, clipLine(u.Msg, 120))
+	}
+	for _, e := range lg.LongSamples {
+		fmt.Fprintf(&b, "  long line %s:%d: %s (starts %q)\n", e.File, e.No, e.Why, clipLine(e.Text, 40))
+	}
+	for _, w := range lg.Warnings {
+		fmt.Fprintf(&b, "ESA log WARNING: %s\n", w)
 	}
 	fmt.Fprintf(&b, "ESA zone: UTC%s (%s", fmtOffset(z.Offset), z.Source)
 	if z.Of > 0 {
@@ -93,14 +114,19 @@ func summary(res *esalog.Result, lg *esalog.Log) string {
 	if z.Skew != 0 {
 		fmt.Fprintf(&b, ", appliance clock %+.1fs from the capture's", z.Skew)
 	}
-	b.WriteString("\n")
+	b.WriteString("; log lines are quoted in appliance time\n")
+	if len(z.Files) > 1 {
+		for _, f := range z.Files {
+			fmt.Fprintf(&b, "  %s: UTC%s (%s)\n", f.File, fmtOffset(f.Offset), f.Source)
+		}
+	}
 	if z.Better != nil {
 		fmt.Fprintf(&b, "ESA zone WARNING: the %s says UTC%s but UTC%s explains %d sessions (vs %d): the zone or the appliance clock is wrong\n",
 			z.Source, fmtOffset(z.Offset), fmtOffset(*z.Better), z.BetterSupp, z.Support)
 	}
 	fmt.Fprintf(&b, "ESA match: %d sessions matched", res.Matched)
 	if res.Ambiguous > 0 {
-		fmt.Fprintf(&b, " (%d ambiguous)", res.Ambiguous)
+		fmt.Fprintf(&b, " (%d ambiguous, marked ? on their lines)", res.Ambiguous)
 	}
 	fmt.Fprintf(&b, ", %d capture sessions without a log connection, %d log connections without a capture session\n", len(res.CaptOnly), len(res.LogOnly))
 	for i, c := range res.LogOnly {
@@ -112,7 +138,11 @@ func summary(res *esalog.Result, lg *esalog.Log) string {
 		if c.Outbound {
 			id = "DCID " + strconv.FormatInt(c.DCID, 10)
 		}
-		fmt.Fprintf(&b, "  log only: %s %s %s (%s)\n", id, c.Start.Format("Jan _2 15:04:05"), c.Addr, c.Story())
+		off := z.Offset
+		if o, ok := z.Offsets[c.File]; ok {
+			off = o
+		}
+		fmt.Fprintf(&b, "  log only: %s %s (UTC%s) %s (%s)\n", id, c.Start.Format("Jan _2 15:04:05"), fmtOffset(off), c.Addr, c.Story())
 	}
 	return b.String()
 }
@@ -132,28 +162,72 @@ func fmtOffset(s int) string {
 	return fmt.Sprintf("%s%02d:%02d", sign, s/3600, s%3600/60)
 }
 
-// selectRecords keeps the sessions with the given ICID or MID.
-func selectRecords(rs []*smtpstate.Record, icid, mid string) []*smtpstate.Record {
+// selectRecords keeps the sessions with the given ICID or MID, and, when
+// that match is ambiguous, every session that could be it (each is marked
+// icid=N? on its line). An ICID or MID the log does not hold, or that no
+// session matched, is an error.
+func selectRecords(rs []*smtpstate.Record, res *esalog.Result, icid, mid string) ([]*smtpstate.Record, error) {
 	if icid == "" && mid == "" {
-		return rs
+		return rs, nil
+	}
+	what := "ICID " + icid
+	if icid == "" {
+		what = "MID " + mid
+	}
+	var c *esalog.Conn
+	if res != nil {
+		c = res.Find(icid, mid)
+	}
+	if c == nil {
+		return nil, fmt.Errorf("%s is not in the ESA log", what)
+	}
+	name := "ICID " + strconv.FormatInt(c.ICID, 10)
+	id := strconv.FormatInt(c.ICID, 10)
+	if c.Outbound {
+		name, id = "DCID "+strconv.FormatInt(c.DCID, 10), strconv.FormatInt(c.DCID, 10)
 	}
 	var out []*smtpstate.Record
 	for _, r := range rs {
 		if r.ESA == nil {
 			continue
 		}
-		if icid != "" && (r.ESA.ICID == icid || r.ESA.DCID == icid) {
-			out = append(out, r)
-			continue
+		hit := !c.Outbound && r.ESA.ICID == id || c.Outbound && r.ESA.DCID == id
+		for _, a := range r.ESA.Ambiguous {
+			hit = hit || a == name
 		}
-		for _, m := range r.ESA.MIDs {
-			if mid != "" && m == mid {
-				out = append(out, r)
-				break
-			}
+		if hit {
+			out = append(out, r)
 		}
 	}
-	return out
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s is in the ESA log (%s, %s %s) but no capture session matches it", what, name, c.Start.Format("Jan _2 15:04:05"), c.Addr)
+	}
+	return out, nil
+}
+
+// sessionZone is where session times are printed: --tz utc (default),
+// local, esa (the appliance's zone, to line up with its log), or a zone
+// name or offset. --utc=false is the older spelling of --tz local.
+func sessionZone(tz string, utc bool, esa esaMatch) (*time.Location, error) {
+	switch strings.ToLower(tz) {
+	case "", "utc":
+		if !utc {
+			return time.Local, nil
+		}
+		return time.UTC, nil
+	case "local":
+		return time.Local, nil
+	case "esa":
+		if esa.Zone == nil || esa.Logs == 0 {
+			return nil, fmt.Errorf("--tz esa needs --esa-log (the appliance's zone comes from it or from --esa-tz)")
+		}
+		return esa.Zone, nil
+	}
+	loc, err := parseZone(tz)
+	if err != nil {
+		return nil, fmt.Errorf("--tz: %w", err)
+	}
+	return loc, nil
 }
 
 func writeSummary(w io.Writer, s string) {

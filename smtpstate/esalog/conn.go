@@ -2,6 +2,7 @@ package esalog
 
 import (
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -23,8 +24,19 @@ type Conn struct {
 	Disconnect string
 	Failed     []string // Receiving/Injection Failed reasons
 	Lines      []*Line  // bounded
-	matched    bool
+	// Inj is the injection debug log's dialogue of this ICID (FORMAT.md
+	// §7.1), bounded; empty when that log was not given.
+	Inj     []InjLine
+	matched bool
 }
+
+// InjLine is one "<icid> Sent|Rcvd: '…'" line.
+type InjLine struct {
+	Dir  string // "Sent" or "Rcvd" as logged (the direction's meaning is not documented)
+	Text string
+}
+
+const maxInjLines = 256
 
 // Msg is one MID as seen on its connection.
 type Msg struct {
@@ -124,9 +136,14 @@ func Build(lines []*Line) []*Conn {
 			case KindFinished:
 				m.Finished = l.Action
 			case KindMessageID:
-				m.MsgID = l.Reason
+				m.MsgID = normMsgID(l.Reason)
 			}
 			add(midConn[l.MID], l)
+		case KindInjection:
+			// a separate log subscription: attach to the ICID, never create one
+			if c, ok := icids[l.ICID]; ok && len(c.Inj) < maxInjLines {
+				c.Inj = append(c.Inj, InjLine{Dir: l.Action, Text: strings.Trim(l.Reason, "'")})
+			}
 		case KindNewDCID:
 			c := &Conn{DCID: l.DCID, Outbound: true, File: l.File, Start: l.Local, End: l.Local, Addr: l.Addr, Iface: l.Iface, Port: l.Port}
 			dcids[l.DCID] = c
@@ -144,7 +161,11 @@ func Build(lines []*Line) []*Conn {
 			case KindDCIDClose:
 				c.Closed = true
 			case KindDeliveryStart:
-				c.MIDs = append(c.MIDs, &Msg{MID: l.MID})
+				dm := &Msg{MID: l.MID}
+				if im, ok := mids[l.MID]; ok {
+					dm.MsgID = im.MsgID // the delivered message carries the injected one's Message-ID
+				}
+				c.MIDs = append(c.MIDs, dm)
 			case KindConnError:
 				c.Disconnect = l.Reason
 			}
@@ -175,4 +196,19 @@ func (c *Conn) Story() string {
 		return "close"
 	}
 	return "open"
+}
+
+// normMsgID reduces a Message-ID as logged or as read from the header to
+// its <…> part, so quoting, comments and folding whitespace do not matter.
+func normMsgID(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '<'); i >= 0 {
+		if j := strings.IndexByte(s[i:], '>'); j > 0 {
+			s = s[i : i+j+1]
+		}
+	}
+	if s == "<>" {
+		return "" // "no Message-ID" as Postfix (and the lab's log) writes it
+	}
+	return s
 }

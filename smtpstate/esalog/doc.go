@@ -9,10 +9,17 @@
 // Times are kept as the appliance wrote them: local, zone-less, one second.
 //
 // The matcher joins log connections (ICID inbound, DCID outbound) to
-// smtpstate records by client address, appliance address and time, with the
-// MID that the appliance sends in its end-of-data reply as an exact key when
-// present. It infers the appliance's time zone and clock skew when no header
-// or flag gives them, reports ambiguity with the candidates instead of
-// guessing, and lists log connections and capture sessions left unmatched.
+// smtpstate records with every key the log and the wire share, strongest
+// first: the MID in the end-of-data reply, the Message-ID header, the
+// injection debug log's dialogue, the message size (calibrated on the exact
+// pairs: how the ESA counts is not public), the envelope, STARTTLS, and the
+// client address with the time after the zone (per file) and clock skew it
+// infers. The assignment is global - one log connection per session - and
+// among candidates that tie on every key it keeps SYN order = ICID order.
+// Each record says which keys decided and, when another log connection fits
+// as well, lists the candidates as ambiguous instead of guessing silently;
+// log connections and capture sessions left unmatched are listed. A file
+// that is not a text log is refused by name; over-long lines are counted
+// and skipped, a truncated .gz is used as far as it reads.
 // It imports no packet library: it reads records, not packets.
 package esalog

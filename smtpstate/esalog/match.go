@@ -32,6 +32,9 @@ type ZoneInfo struct {
 	Better     *int
 	BetterSupp int
 	Skew       float64 // median log-minus-capture seconds after the offset
+	// Offsets is the offset used for each file; Files says why, per file.
+	Offsets map[string]int
+	Files   []FileZone
 }
 
 // Result is what Match found.
@@ -41,65 +44,51 @@ type Result struct {
 	Ambiguous  int
 	LogOnly    []*Conn             // log connections with no capture session
 	CaptOnly   []*smtpstate.Record // capture sessions with no log connection
+	Size       SizeCal             // how logged sizes relate to the wire's
+	Conns      []*Conn             // every log connection read
 	ByRecord   map[*smtpstate.Record]*Conn
 	Candidates map[*smtpstate.Record][]*Conn
 }
 
-// Match ties records to log connections and fills Record.ESA.
+// Match ties records to log connections and fills Record.ESA. Every key
+// the log and the wire share is used, strongest first (keys.go); the
+// assignment is global and order-preserving among ties (assign.go); each
+// record says which keys decided and, when another log connection fits as
+// well, lists the candidates as ambiguous.
 func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
 	if opt.Tolerance <= 0 {
 		opt.Tolerance = 2
 	}
 	conns := Build(lg.Lines)
-	res := &Result{ByRecord: map[*smtpstate.Record]*Conn{}, Candidates: map[*smtpstate.Record][]*Conn{}}
+	res := &Result{ByRecord: map[*smtpstate.Record]*Conn{}, Candidates: map[*smtpstate.Record][]*Conn{}, Conns: conns}
 	res.Zone = zone(rs, conns, lg, opt)
-	off := float64(res.Zone.Offset) + res.Zone.Skew
-	// Every plausible pair, scored; best pairs first, each side used once.
-	type pair struct {
-		r     *smtpstate.Record
-		c     *Conn
-		score float64
-		how   string
+	// SYN order and ICID (DCID) order: the positions the chain keeps monotone.
+	m := &matcher{zone: res.Zone, tol: opt.Tolerance}
+	m.recs = append([]*smtpstate.Record(nil), rs...)
+	sort.SliceStable(m.recs, func(i, j int) bool { return m.recs[i].TS.Before(m.recs[j].TS.Time) })
+	m.order = append([]*Conn(nil), conns...)
+	sort.SliceStable(m.order, func(i, j int) bool { return connID(m.order[i]) < connID(m.order[j]) })
+	m.ix = newConnIndex(m.order, res.Zone)
+	// Exact keys first: they also fix the clock skew and the size relation.
+	exact := m.exactPairs()
+	if sk, ok := anchorSkew(exact, m.zone.Skew); ok {
+		res.Zone.Skew, m.zone.Skew = sk, sk
 	}
-	var pairs []pair
-	for _, r := range rs {
-		for _, c := range conns {
-			if s, how, ok := score(r, c, off, opt.Tolerance); ok {
-				pairs = append(pairs, pair{r, c, s, how})
-				res.Candidates[r] = append(res.Candidates[r], c)
-			}
-		}
+	m.cands = make([][]int, len(m.recs))
+	for ri, r := range m.recs {
+		m.cands[ri] = m.ix.candidates(r, m.zone.Skew, -m.tol-1, m.tol+lateDNS)
 	}
-	sort.SliceStable(pairs, func(i, j int) bool { return pairs[i].score > pairs[j].score })
-	used := map[*Conn]bool{}
-	for _, p := range pairs {
-		if _, done := res.ByRecord[p.r]; done || used[p.c] {
+	m.calibrate(exact)
+	res.Size = m.cal
+	pairs, bySession := m.allPairs(res)
+	a := assign(pairs)
+	for ri, r := range m.recs {
+		if p := a.byRec[ri]; p != nil {
+			res.record(p, rivals(p, bySession, a))
 			continue
 		}
-		// Ambiguous: another free candidate scores the same.
-		var rivals []string
-		for _, q := range pairs {
-			if q.r == p.r && q.c != p.c && !used[q.c] && q.score >= p.score-0.5 {
-				rivals = append(rivals, connName(q.c))
-			}
-		}
-		res.ByRecord[p.r], used[p.c] = p.c, true
-		p.c.matched = true
-		refs := refsFor(p.c, p.how)
-		if len(rivals) > 0 {
-			refs.Ambiguous = rivals
-			refs.Note = "ambiguous: " + strconv.Itoa(len(rivals)+1) + " log connections fit equally; the one shown is the closest in time"
-			res.Ambiguous++
-		}
-		consistency(p.r, p.c, refs)
-		p.r.ESA = refs
-		res.Matched++
-	}
-	for _, r := range rs {
-		if _, ok := res.ByRecord[r]; !ok {
-			res.CaptOnly = append(res.CaptOnly, r)
-			r.ESA = &smtpstate.ESARefs{Note: "no log connection matches (address, time)"}
-		}
+		res.CaptOnly = append(res.CaptOnly, r)
+		r.ESA = &smtpstate.ESARefs{Note: "no log connection matches (address, time, keys)"}
 	}
 	for _, c := range conns {
 		if !c.matched {
@@ -107,6 +96,109 @@ func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
 		}
 	}
 	return res
+}
+
+// exactPairs are the pairs a MID in the end-of-data reply or a Message-ID
+// ties.
+func (m *matcher) exactPairs() []pair {
+	var exact []pair
+	for ri, r := range m.recs {
+		for _, ci := range m.ix.exact(r) {
+			c := m.order[ci]
+			if !sameEnds(r, c) {
+				continue
+			}
+			if k, _ := exactKey(r, c); k != "" {
+				exact = append(exact, pair{r: r, c: c, ri: ri, ci: ci, exact: k, dt: m.dt(r, c)})
+			}
+		}
+	}
+	return exact
+}
+
+// calibrate learns the size relation from the exact pairs, else from all
+// candidates (every size accepted while learning).
+func (m *matcher) calibrate(exact []pair) {
+	m.cal = calibrate(exact, nil)
+	if m.cal.Anchors > 0 {
+		return
+	}
+	var loose []pair
+	for ri, r := range m.recs {
+		for _, ci := range m.cands[ri] {
+			if p, ok := m.evaluate(r, m.order[ci], ri, ci, SizeCal{Tol: math.MaxInt32}); ok && p.exact == "" {
+				loose = append(loose, *p)
+			}
+		}
+	}
+	m.cal = calibrate(nil, loose)
+}
+
+// allPairs evaluates every candidate pair with the calibrated sizes.
+func (m *matcher) allPairs(res *Result) ([]*pair, map[int][]*pair) {
+	var pairs []*pair
+	bySession := map[int][]*pair{}
+	for ri, r := range m.recs {
+		for _, ci := range m.cands[ri] {
+			c := m.order[ci]
+			if p, ok := m.evaluate(r, c, ri, ci, m.cal); ok {
+				pairs = append(pairs, p)
+				bySession[ri] = append(bySession[ri], p)
+				res.Candidates[r] = append(res.Candidates[r], c)
+			}
+		}
+	}
+	return pairs, bySession
+}
+
+// record fills the session's esa part from its pair and its rivals.
+func (res *Result) record(p *pair, riv []*Conn) {
+	r := p.r
+	n := len(riv) + 1
+	if len(riv) > maxRivals {
+		// nearest in ICID order first: the likeliest swaps
+		sort.SliceStable(riv, func(i, j int) bool {
+			return abs64(connID(riv[i])-connID(p.c)) < abs64(connID(riv[j])-connID(p.c))
+		})
+		riv = riv[:maxRivals]
+	}
+	refs := refsFor(p.c, matchKeys(p, len(riv) > 0))
+	if len(riv) > 0 {
+		names := []string{connName(p.c)}
+		for _, c := range riv {
+			names = append(names, connName(c))
+		}
+		sort.Strings(names[1:])
+		refs.Ambiguous = names
+		refs.Note = "ambiguous: " + strconv.Itoa(n) + " log connections fit on every key (" + matchKeys(p, false) + ")"
+		if n > len(names) {
+			refs.Note += ", " + strconv.Itoa(len(names)) + " listed"
+		}
+		refs.Note += "; the one shown keeps SYN order = ICID order"
+		res.Ambiguous++
+	}
+	res.ByRecord[r] = p.c
+	p.c.matched = true
+	consistency(r, p.c, refs)
+	r.ESA = refs
+	res.Matched++
+}
+
+// maxRivals bounds the candidates listed per ambiguous session.
+const maxRivals = 15
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func connID(c *Conn) int64 {
+	if c.Outbound {
+		return c.DCID
+	}
+	return c.ICID
 }
 
 func connName(c *Conn) string {
@@ -120,50 +212,85 @@ func connName(c *Conn) string {
 // line may be written (reverse-DNS lookup at connect, FORMAT.md §4.1).
 const lateDNS = 8
 
-// score rates how well a log connection fits a capture session, or says
-// it cannot be the same connection.
-func score(r *smtpstate.Record, c *Conn, off, tol float64) (float64, string, bool) {
+// The one-second window a first log line falls in when log and capture
+// agree: the log truncates to the second (-1..0 s), plus the skew
+// estimate's error and a few hundred milliseconds of accept latency.
+const timeKeyLo, timeKeyHi = -1.5, 0.5
+
+type matcher struct {
+	zone  ZoneInfo
+	tol   float64
+	cal   SizeCal
+	recs  []*smtpstate.Record // in SYN order
+	order []*Conn             // in ICID/DCID order
+	ix    *connIndex
+	cands [][]int // per record: candidate positions in order
+}
+
+// dt is the log's first line minus the session's SYN, in seconds, after
+// the file's offset and the appliance's skew.
+func (m *matcher) dt(r *smtpstate.Record, c *Conn) float64 {
+	off := float64(m.zone.Offset)
+	if o, ok := m.zone.Offsets[c.File]; ok {
+		off = float64(o)
+	}
+	return c.Start.Sub(r.TS.Time).Seconds() - off - m.zone.Skew
+}
+
+// sameEnds: the log connection has the session's client and appliance
+// addresses (and, outbound, the remote port).
+func sameEnds(r *smtpstate.Record, c *Conn) bool {
 	if c.Outbound {
-		if r.RespH != c.Addr || (c.Iface != "" && r.OrigH != c.Iface) || (c.Port != 0 && int(r.RespP) != c.Port) {
-			return 0, "", false
+		return r.RespH == c.Addr && (c.Iface == "" || r.OrigH == c.Iface) && (c.Port == 0 || int(r.RespP) == c.Port)
+	}
+	return r.OrigH == c.Addr && (c.Iface == "" || r.RespH == c.Iface)
+}
+
+// evaluate says whether r and c may be the same connection and what agrees.
+func (m *matcher) evaluate(r *smtpstate.Record, c *Conn, ri, ci int, cal SizeCal) (*pair, bool) {
+	if !sameEnds(r, c) {
+		return nil, false
+	}
+	p := &pair{r: r, c: c, ri: ri, ci: ci, dt: m.dt(r, c)}
+	k, conflict := exactKey(r, c)
+	if conflict {
+		return nil, false
+	}
+	p.exact = k
+	inWindow := p.dt >= -m.tol-1 && p.dt <= m.tol+lateDNS
+	if k == keyMIDReply || k == keyMessageID && math.Abs(p.dt) < 86400 {
+		return p, true // exact: the time does not have to fit
+	}
+	if !inWindow {
+		return nil, false
+	}
+	keys, bad := contentKeys(r, c, cal)
+	if bad {
+		return nil, false
+	}
+	if p.dt >= timeKeyLo && p.dt <= timeKeyHi {
+		keys = append(keys, keyTime)
+	}
+	p.keys = keys
+	for _, k := range keys {
+		p.strength += keyWeight[k]
+	}
+	return p, true
+}
+
+// anchorSkew is the appliance clock's offset measured on the pairs an
+// exact key ties (more precise than the densest-bin estimate).
+func anchorSkew(exact []pair, prior float64) (float64, bool) {
+	var v []float64
+	for _, p := range exact {
+		if d := p.dt + prior; math.Abs(d) < 120 {
+			v = append(v, d)
 		}
-	} else if r.OrigH != c.Addr || (c.Iface != "" && r.RespH != c.Iface) {
-		return 0, "", false
 	}
-	// An exact key: the MID from the appliance's end-of-data reply.
-	for _, t := range r.Trans {
-		if t.MID == "" {
-			continue
-		}
-		for _, m := range c.MIDs {
-			if strconv.FormatInt(m.MID, 10) == t.MID {
-				return 1000, "mid", true
-			}
-		}
+	if len(v) < 2 {
+		return 0, false
 	}
-	dt := c.Start.Sub(r.TS.Time).Seconds() - off
-	// Log lines are truncated to the second: the connection line may read
-	// up to 1 s earlier than the capture. It may also come late: the
-	// appliance logs the connection after its reverse-DNS lookup.
-	if dt < -tol-1 || dt > tol+lateDNS {
-		return 0, "", false
-	}
-	s := 100 - math.Abs(dt+0.5)*10
-	if len(c.MIDs) == len(r.Trans) {
-		s += 5
-	}
-	for i, t := range r.Trans {
-		if i < len(c.MIDs) && c.MIDs[i].From == t.MailFrom && t.MailFrom != "" {
-			s += 3
-		}
-	}
-	if !r.EndTS.IsZero() {
-		de := c.End.Sub(r.EndTS.Time).Seconds() - off
-		if de > -tol-1 && de < tol+1 {
-			s += 2
-		}
-	}
-	return s, "address+time", true
+	return median(v), true
 }
 
 func refsFor(c *Conn, how string) *smtpstate.ESARefs {
@@ -212,4 +339,22 @@ func consistency(r *smtpstate.Record, c *Conn, refs *smtpstate.ESARefs) {
 	if len(c.MIDs) != len(r.Trans) && !c.Outbound {
 		refs.Note = strings.TrimPrefix(refs.Note+"; ", "; ") + fmt.Sprintf("the log has %d MIDs, the capture %d transactions", len(c.MIDs), len(r.Trans))
 	}
+}
+
+// Find returns the log connection with this ICID or DCID (id) or carrying
+// this MID, nil if the log does not hold it.
+func (res *Result) Find(id, mid string) *Conn {
+	for _, c := range res.Conns {
+		if id != "" && (!c.Outbound && strconv.FormatInt(c.ICID, 10) == id || c.Outbound && strconv.FormatInt(c.DCID, 10) == id) {
+			return c
+		}
+		if mid != "" {
+			for _, m := range c.MIDs {
+				if strconv.FormatInt(m.MID, 10) == mid {
+					return c
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -56,7 +56,7 @@ func TestMatchByMID(t *testing.T) {
 	res := Match([]*smtpstate.Record{a, b}, logOf(t, twoICIDs), MatchOptions{})
 	require.Equal(t, 2, res.Matched)
 	assert.Equal(t, "8", a.ESA.ICID)
-	assert.Equal(t, "mid", a.ESA.Match)
+	assert.Equal(t, "mid_reply", a.ESA.Match)
 	assert.Equal(t, "7", b.ESA.ICID)
 	assert.Empty(t, a.ESA.Ambiguous)
 	assert.Equal(t, "header", res.Zone.Source)

@@ -21,6 +21,7 @@ type ParseError struct {
 	No   int
 	Text string
 	Why  string
+	Long bool // the line was over MaxLineLen and skipped
 }
 
 func (e *ParseError) Error() string {
@@ -46,24 +47,22 @@ type Options struct {
 // Reader iterates over the lines of one log file.
 type Reader struct {
 	name   string
-	sc     *bufio.Scanner
+	lr     *lineReader
 	opt    Options
 	no     int
 	offset int
 	hasOff bool
 	prev   *Line
 	// Counts
-	Lines, Kept, Unknown, Comments, Continuations, Broken int
+	Lines, Kept, Unknown, Comments, Continuations, Broken, Long int
 }
 
 // NewReader reads r; name is used in errors.
 func NewReader(r io.Reader, name string, opt Options) *Reader {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	if opt.Year == 0 {
 		opt.Year = time.Now().Year()
 	}
-	return &Reader{name: name, sc: sc, opt: opt}
+	return &Reader{name: name, lr: newLineReader(r), opt: opt}
 }
 
 // Offset reports the file's "Time offset from UTC" header, if it had one.
@@ -72,10 +71,21 @@ func (r *Reader) Offset() (int, bool) { return r.offset, r.hasOff }
 // Next returns the next line kept, io.EOF at the end, or a *ParseError for
 // a line it could not read (call Next again to go on).
 func (r *Reader) Next() (*Line, error) {
-	for r.sc.Scan() {
+	for {
+		b, n, err := r.lr.next()
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, fmt.Errorf("esalog: %s: line %d: %w", r.name, r.no+1, err)
+		}
 		r.no++
 		r.Lines++
-		b := r.sc.Bytes()
+		if n > MaxLineLen {
+			r.Long++
+			return nil, &ParseError{File: r.name, No: r.no, Text: string(b), Long: true,
+				Why: fmt.Sprintf("line of %d bytes is over the %d-byte limit, skipped", n, MaxLineLen)}
+		}
 		if len(b) == 0 {
 			continue
 		}
@@ -111,10 +121,6 @@ func (r *Reader) Next() (*Line, error) {
 		r.prev = l
 		return l, nil
 	}
-	if err := r.sc.Err(); err != nil {
-		return nil, fmt.Errorf("esalog: %s: line %d: %w", r.name, r.no+1, err)
-	}
-	return nil, io.EOF
 }
 
 var months = map[string]time.Month{"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6, "Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12}
@@ -234,6 +240,13 @@ type Log struct {
 	// Offsets holds each file's header offset, by file name.
 	Offsets map[string]int
 	Files   []string
+	// Long counts lines over MaxLineLen (skipped); LongSamples keeps the
+	// first few with their position.
+	Long        int
+	LongSamples []*ParseError
+	// Warnings are reads that stopped early (a truncated .gz): the lines
+	// before are kept.
+	Warnings []string
 }
 
 const maxKeptErrors = 20
@@ -246,13 +259,20 @@ func ReadFiles(names []string, opt Options) (*Log, error) {
 	names = append([]string(nil), names...)
 	sort.SliceStable(names, func(i, j int) bool { return rollKey(names[i]) < rollKey(names[j]) })
 	lg := &Log{Offsets: map[string]int{}, Files: names}
+	// A file that cannot be read is an error, but the others are still used.
+	var errs []error
 	for _, n := range names {
 		if err := lg.readFile(n, opt); err != nil {
-			return lg, err
+			errs = append(errs, err)
 		}
 	}
-	sort.SliceStable(lg.Lines, func(i, j int) bool { return lg.Lines[i].Local.Before(lg.Lines[j].Local) })
-	return lg, nil
+	// In time order; files with their own offset header are ordered in UTC,
+	// so a DST change between rolled files does not interleave them.
+	key := func(l *Line) time.Time {
+		return l.Local.Add(-time.Duration(lg.Offsets[l.File]) * time.Second)
+	}
+	sort.SliceStable(lg.Lines, func(i, j int) bool { return key(lg.Lines[i]).Before(key(lg.Lines[j])) })
+	return lg, errors.Join(errs...)
 }
 
 // rollKey orders mail.@20061107T182155.s before mail.current.
@@ -270,24 +290,39 @@ func (lg *Log) readFile(name string, opt Options) error {
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 1<<20)
-	var src io.Reader = br
 	if m, _ := br.Peek(2); bytes.Equal(m, []byte{0x1f, 0x8b}) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return fmt.Errorf("esalog: %s: %w", name, err)
 		}
 		defer zr.Close()
-		src = zr
+		br = bufio.NewReaderSize(zr, 1<<20)
 	}
-	r := NewReader(src, name, opt)
+	if err := sniff(br); err != nil {
+		return fmt.Errorf("esalog: %s: %w", name, err)
+	}
+	r := NewReader(br, name, opt)
 	var fileLines []*Line
+	defer func() {
+		if off, ok := r.Offset(); ok {
+			lg.Offsets[name] = off
+		}
+		lg.Lines = append(lg.Lines, fileLines...)
+		lg.Long += r.Long
+	}()
 	for {
 		l, err := r.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		var pe *ParseError
 		if errors.As(err, &pe) {
+			if pe.Long {
+				if len(lg.LongSamples) < 3 {
+					lg.LongSamples = append(lg.LongSamples, pe)
+				}
+				continue
+			}
 			lg.Broken++
 			if len(lg.Errors) < maxKeptErrors {
 				lg.Errors = append(lg.Errors, pe)
@@ -295,7 +330,9 @@ func (lg *Log) readFile(name string, opt Options) error {
 			continue
 		}
 		if err != nil {
-			return err
+			// A truncated .gz or a read error: keep what was read.
+			lg.Warnings = append(lg.Warnings, fmt.Sprintf("%v; the %d lines before it are used", err, r.no))
+			return nil
 		}
 		if l.Kind == KindUnknown {
 			lg.Unknown++
@@ -305,9 +342,4 @@ func (lg *Log) readFile(name string, opt Options) error {
 		}
 		fileLines = append(fileLines, l)
 	}
-	if off, ok := r.Offset(); ok {
-		lg.Offsets[name] = off
-	}
-	lg.Lines = append(lg.Lines, fileLines...)
-	return nil
 }

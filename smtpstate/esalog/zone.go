@@ -8,17 +8,35 @@ import (
 	"github.com/smtpcap/smtpcap/smtpstate"
 )
 
-// zone decides the appliance's UTC offset: the flag, else the file header,
-// else the offset (in quarter hours) that explains most sessions; it always
-// checks the choice against the data and estimates the clock skew.
+// maxResiduals bounds the residuals kept per file and offset for the skew
+// estimate: enough for the densest bin to stand out, bounded on big logs.
+const maxResiduals = 1 << 16
+
+// FileZone is the UTC offset used for one log file and why.
+type FileZone struct {
+	File   string
+	Offset int
+	Source string // "header", "flag", "inferred", "none"
+	// Better is another offset that explains more of this file's sessions.
+	Better     *int
+	BetterSupp int
+	Support    int
+}
+
+// zone decides each file's UTC offset: its own "Time offset" header, else
+// the flag, else the offset (in quarter hours) that explains most sessions.
+// Files keep their own offsets (a DST change between rolled files, two
+// appliances). Every choice is checked against the data, and the clock
+// skew all files share is estimated.
 func zone(rs []*smtpstate.Record, conns []*Conn, lg *Log, opt MatchOptions) ZoneInfo {
-	// Votes: for each session and each log connection from the same
-	// client, the quarter-hour offset that would align them.
-	votes := map[int]int{}
-	resid := map[int][]float64{}
+	// Votes per file: for each session and each log connection of that
+	// file from the same client, the quarter-hour offset aligning them.
+	votes := map[string]map[int]int{}
+	resid := map[string]map[int][]float64{}
+	all := map[int]int{}
 	with := 0
 	for _, r := range rs {
-		nearest := map[int]float64{} // offsets this session votes for
+		seen := map[string]map[int]bool{}
 		has := false
 		for _, c := range conns {
 			if c.Outbound || c.Addr != r.OrigH || (c.Iface != "" && c.Iface != r.RespH) {
@@ -30,48 +48,113 @@ func zone(rs []*smtpstate.Record, conns []*Conn, lg *Log, opt MatchOptions) Zone
 			if math.Abs(d-float64(q)) > 120 || q < -14*3600 || q > 14*3600 {
 				continue
 			}
-			nearest[q] = 0
-			resid[q] = append(resid[q], d-float64(q))
+			if seen[c.File] == nil {
+				seen[c.File] = map[int]bool{}
+			}
+			seen[c.File][q] = true
+			if resid[c.File] == nil {
+				resid[c.File] = map[int][]float64{}
+			}
+			if len(resid[c.File][q]) < maxResiduals {
+				resid[c.File][q] = append(resid[c.File][q], d-float64(q))
+			}
 		}
-		for q := range nearest {
-			votes[q]++
+		qs := map[int]bool{}
+		for f, m := range seen {
+			if votes[f] == nil {
+				votes[f] = map[int]int{}
+			}
+			for q := range m {
+				votes[f][q]++
+				qs[q] = true
+			}
+		}
+		for q := range qs {
+			all[q]++
 		}
 		if has {
 			with++
 		}
 	}
-	best, bestN := 0, -1
-	for q, n := range votes {
-		if n > bestN || n == bestN && abs(q) < abs(best) {
-			best, bestN = q, n
+	files := append([]string(nil), lg.Files...)
+	for _, c := range conns {
+		if !contains(files, c.File) {
+			files = append(files, c.File)
 		}
 	}
-	zi := ZoneInfo{Source: "none", Of: with}
+	overall, _ := bestVote(all)
+	zi := ZoneInfo{Source: "none", Of: with, Offsets: map[string]int{}}
+	var rv []float64
+	for i, f := range files {
+		fz := fileZone(f, votes[f], lg, opt, rs, overall)
+		zi.Offsets[f] = fz.Offset
+		rv = append(rv, resid[f][fz.Offset]...)
+		if i == 0 {
+			zi.Offset, zi.Source, zi.Support = fz.Offset, fz.Source, fz.Support
+			zi.Better, zi.BetterSupp = fz.Better, fz.BetterSupp
+		} else {
+			zi.Support += fz.Support
+			if zi.Better == nil && fz.Better != nil {
+				zi.Better, zi.BetterSupp = fz.Better, fz.BetterSupp
+			}
+		}
+		zi.Files = append(zi.Files, fz)
+	}
+	if len(files) == 0 {
+		if b, n := bestVote(all); n > 0 {
+			zi.Offset, zi.Source, zi.Support = b, "inferred", n
+		}
+	}
+	zi.Skew = skew(rv)
+	return zi
+}
+
+func fileZone(f string, votes map[int]int, lg *Log, opt MatchOptions, rs []*smtpstate.Record, overall int) FileZone {
+	fz := FileZone{File: f, Source: "none"}
+	best, bestN := bestVote(votes)
 	given, source := 0, ""
-	switch {
+	switch off, ok := lg.Offsets[f]; {
+	case ok:
+		given, source = off, "header"
 	case opt.Zone != nil && len(rs) > 0:
 		_, given = rs[0].TS.In(opt.Zone).Zone()
 		source = "flag"
 	case opt.Zone != nil:
 		_, given = time.Now().In(opt.Zone).Zone()
 		source = "flag"
-	case len(lg.Offsets) > 0:
-		for _, o := range lg.Offsets {
-			given = o
-		}
-		source = "header"
 	}
-	if source != "" {
-		zi.Offset, zi.Source, zi.Support = given, source, votes[given]
+	switch {
+	case source != "":
+		fz.Offset, fz.Source, fz.Support = given, source, votes[given]
 		if bestN > votes[given] {
 			b := best
-			zi.Better, zi.BetterSupp = &b, bestN
+			fz.Better, fz.BetterSupp = &b, bestN
 		}
-	} else if bestN > 0 {
-		zi.Offset, zi.Source, zi.Support = best, "inferred", bestN
+	case bestN > 0:
+		fz.Offset, fz.Source, fz.Support = best, "inferred", bestN
+	default:
+		fz.Offset, fz.Source = overall, "inferred"
 	}
-	zi.Skew = skew(resid[zi.Offset])
-	return zi
+	return fz
+}
+
+func bestVote(votes map[int]int) (int, int) {
+	best, bestN := 0, 0
+	for q, n := range votes {
+		if n > bestN || n == bestN && (abs(q) < abs(best) || abs(q) == abs(best) && q < best) {
+			best, bestN = q, n
+		}
+	}
+	return best, bestN
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // skew finds the clock difference every session shares: the densest
@@ -85,9 +168,12 @@ func skew(v []float64) float64 {
 	for _, x := range v {
 		bins[int(math.Floor(x))]++
 	}
+	// Ties go to the bin a correct clock fills (-1: the log truncates the
+	// second), then to the nearer one, then to the earlier: deterministic.
 	best, bestN := 0, -1
 	for b, n := range bins {
-		if n > bestN || n == bestN && math.Abs(float64(b)+0.5) < math.Abs(float64(best)+0.5) {
+		db, dbest := abs(b+1), abs(best+1)
+		if n > bestN || n == bestN && (db < dbest || db == dbest && b < best) {
 			best, bestN = b, n
 		}
 	}

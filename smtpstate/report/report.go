@@ -68,7 +68,7 @@ func Text(w io.Writer, rs []*smtpstate.Record, loc *time.Location) error {
 // verdict with who and confidence, the reason and the key evidence frames.
 func Line(r *smtpstate.Record, loc *time.Location) string {
 	var b strings.Builder
-	b.WriteString(r.TS.In(loc).Format("2006-01-02 15:04:05.000"))
+	b.WriteString(r.TS.In(loc).Format("2006-01-02 15:04:05.000Z07:00")) // every time printed says its zone
 	b.WriteString("  ")
 	b.WriteString(hostPort(r.OrigH, r.OrigP))
 	b.WriteString(" -> ")
@@ -82,11 +82,15 @@ func Line(r *smtpstate.Record, loc *time.Location) string {
 		b.WriteString("  tls=" + r.TLSMode)
 	}
 	if r.ESA != nil {
+		unsure := "" // another log connection fits as well: esa.ambiguous lists them
+		if len(r.ESA.Ambiguous) > 0 {
+			unsure = "?"
+		}
 		if r.ESA.ICID != "" {
-			b.WriteString("  icid=" + r.ESA.ICID)
+			b.WriteString("  icid=" + r.ESA.ICID + unsure)
 		}
 		if r.ESA.DCID != "" {
-			b.WriteString("  dcid=" + r.ESA.DCID)
+			b.WriteString("  dcid=" + r.ESA.DCID + unsure)
 		}
 		if len(r.ESA.MIDs) > 0 {
 			b.WriteString("  mid=" + strings.Join(r.ESA.MIDs, ","))

@@ -48,7 +48,7 @@ SCENARIOS=(
   "pipelining|PIPELINING, one message (swaks --pipeline)|quit_after_message|client|quit_after_message|client|"
   "bdat|CHUNKING: BDAT, BDAT LAST, QUIT (scripted)|quit_after_message|client|quit_after_message|client|"
   "ipv6|one message over IPv6 (swaks -6)|quit_after_message|client|quit_after_message|client|"
-  "load|12 messages over 4 concurrent sessions, each QUIT/221 then RST (smtp-source)|quit_then_rst|client|quit_then_rst|client|"
+  "load|100 sessions from one address, 10 at a time, one message each with identical envelopes, each QUIT/221 then RST (smtp-source -s 10 -m 100)|quit_then_rst|client|quit_then_rst|client|"
   "quit_no_wait|QUIT sent, client closes before the 221 (scripted)|quit_no_wait|client|quit_no_wait|client|"
   "drop_after_ehlo|FIN without QUIT after EHLO (swaks --drop-after EHLO)|client_fin_no_quit|client|client_fin_no_quit|client|"
   "drop_after_rcpt|FIN without QUIT after RCPT (swaks --drop-after RCPT)|client_fin_no_quit|client|client_fin_no_quit|client|Receiving aborted"
@@ -279,7 +279,7 @@ run_client() {
     pipelining)         nsx "$NC" timeout 30 "${SW[@]}" --pipeline ;;
     bdat)               nsx "$NC" timeout 30 "${CL[@]}" bdat 198.51.100.25 ;;
     ipv6)               nsx "$NC" timeout 30 swaks -6 --server 2001:db8:2::25 --from alice@client.lab.example --to bob@example.org --helo client.lab.example --hide-all ;;
-    load)               nsx "$NC" timeout 60 smtp-source -c -d -m 12 -s 4 -l 600 -f alice@client.lab.example -t bob@example.org 198.51.100.25:25 ;;
+    load)               nsx "$NC" timeout 60 smtp-source -c -m 100 -s 10 -l 100 -f alice@client.lab.example -t bob@example.org 198.51.100.25:25 ;;
     quit_no_wait)       nsx "$NC" timeout 30 "${CL[@]}" quit-no-wait 198.51.100.25 ;;
     drop_after_ehlo)    nsx "$NC" timeout 30 "${SW[@]}" --drop-after EHLO || true ;;
     drop_after_rcpt)    nsx "$NC" timeout 30 "${SW[@]}" --drop-after RCPT || true ;;

@@ -40,10 +40,18 @@ def main():
     lines = [m for m in lines if m]
     # qmgr logs the size only after the session; take it from there.
     size = {}
+    # The ESA writes "MID n Message-ID" before "MID n ready" (FORMAT.md 4.6 and
+    # the lifecycle table in 8; shared/esa/samples 01 and 03), while Postfix's
+    # cleanup may log message-id= after smtpd's END-OF-MESSAGE: take it from
+    # there too and write it just before the ready line.
+    msgid = {}
     for m in lines:
         c = re.match(r"([0-9A-F]+): from=<[^>]*>, size=(\d+),", m["msg"])
         if c:
             size[c.group(1)] = c.group(2)
+        c = re.match(r"([0-9A-F]+): message-id=(.*)$", m["msg"])
+        if c and m["prog"] == "cleanup":
+            msgid.setdefault(c.group(1), c.group(2))
     for m in lines:
         ts = datetime.datetime.strptime(f"{a.year} {m['mon']} {m['day']} {m['time']}", "%Y %b %d %H:%M:%S")
         if first:
@@ -94,6 +102,8 @@ def main():
             if e and e.group(1) in mid_of_qid:
                 mid = mid_of_qid[e.group(1)]
                 ready.add(mid)
+                if e.group(1) in msgid:
+                    emit(ts, f"MID {mid} Message-ID '{msgid.pop(e.group(1))}'")
                 emit(ts, f"MID {mid} ready {size.get(e.group(1), 0)} bytes from <{e.group(2)}>")
                 continue
             z = re.match(r"warning: ([0-9A-F]+): queue file size limit exceeded", msg)
@@ -138,8 +148,9 @@ def main():
                 continue
         elif prog == "cleanup":
             c = re.match(r"([0-9A-F]+): message-id=(.*)$", msg)
-            if c and c.group(1) in mid_of_qid:
-                emit(ts, f"MID {mid_of_qid[c.group(1)]} Message-ID '{c.group(2)}'")
+            if c and c.group(1) in mid_of_qid and c.group(1) in msgid:
+                # a message that never reached END-OF-MESSAGE (refused, aborted)
+                emit(ts, f"MID {mid_of_qid[c.group(1)]} Message-ID '{msgid.pop(c.group(1))}'")
         elif prog == "qmgr":
             c = re.match(r"([0-9A-F]+): removed$", msg)
             if c and c.group(1) in mid_of_qid:
