@@ -109,6 +109,7 @@ type Record struct {
 	// bad checksum (with --checksums).
 	OverlapConflicts []OverlapConflict `json:"overlap_conflicts,omitempty"`
 	BadChecksums     int               `json:"bad_checksums,omitempty"`
+	Duplicates       int               `json:"duplicates,omitempty"` // copies dropped (SPAN)
 
 	Ending *Ending  `json:"ending,omitempty"`
 	ESA    *ESARefs `json:"esa,omitempty"`
