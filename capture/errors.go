@@ -3,6 +3,9 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // ErrFormat is wrapped by errors about files that are not captures.
@@ -74,5 +77,16 @@ type codecError struct {
 	err   error
 }
 
-func (e *codecError) Error() string { return e.codec + ": " + e.err.Error() }
+// Error says "gzip: ..." or "zstd: ..." once, and explains a refused zstd
+// window.
+func (e *codecError) Error() string {
+	msg := e.err.Error()
+	if errors.Is(e.err, zstd.ErrWindowSizeExceeded) || errors.Is(e.err, zstd.ErrDecoderSizeExceeded) {
+		msg += fmt.Sprintf(" (the file asks for a window larger than the %d MiB accepted)", MaxZstdWindow>>20)
+	}
+	if strings.HasPrefix(msg, e.codec+": ") {
+		return msg
+	}
+	return e.codec + ": " + msg
+}
 func (e *codecError) Unwrap() error { return e.err }

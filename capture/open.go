@@ -299,7 +299,7 @@ func (f *file) readErr(start int64, err error) error {
 		if errors.Is(ce.err, io.ErrUnexpectedEOF) {
 			return &TruncatedError{File: f.name, Offset: start, After: f.packets, Decompressed: true, Codec: ce.codec}
 		}
-		return f.damage(start, fmt.Sprintf("%s: %v", ce.codec, zstdHint(ce.err)))
+		return f.damage(start, ce.Error())
 	}
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		return &TruncatedError{File: f.name, Offset: start, After: f.packets, Decompressed: f.decompressed()}
@@ -307,12 +307,6 @@ func (f *file) readErr(start int64, err error) error {
 	return fmt.Errorf("capture: %s: reading record %d at %s: %w", f.name, f.packets+1, where(start, f.decompressed()), err)
 }
 
-func zstdHint(err error) string {
-	if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
-		return fmt.Sprintf("%v (the window this file asks for is larger than the %d MiB accepted)", err, MaxZstdWindow>>20)
-	}
-	return err.Error()
-}
 
 func (f *file) damage(start int64, detail string) *DamageError {
 	e := &DamageError{File: f.name, Record: f.packets + 1, Offset: start, Decompressed: f.decompressed(), Detail: detail}

@@ -67,11 +67,16 @@ func (f *file) openNg() error {
 		return nil
 	}
 	var de *DamageError
+	var te *TruncatedError
 	switch {
 	case err == nil:
 		return fmt.Errorf("capture: %s: pcapng file does not start with a section header: %w", f.name, ErrFormat)
 	case errors.As(err, &de):
 		return fmt.Errorf("capture: %s: pcapng section header: %s: %w", f.name, de.Detail, ErrFormat)
+	case errors.As(err, &te) && te.Codec != "":
+		return fmt.Errorf("capture: %s: %s: truncated inside the pcapng section header: %w", f.name, te.Codec, ErrFormat)
+	case errors.As(err, &te):
+		return fmt.Errorf("capture: %s: file ends inside the pcapng section header: %w", f.name, ErrFormat)
 	}
 	return f.headerErr("pcapng section header", err)
 }
