@@ -307,7 +307,6 @@ func (f *file) readErr(start int64, err error) error {
 	return fmt.Errorf("capture: %s: reading record %d at %s: %w", f.name, f.packets+1, where(start, f.decompressed()), err)
 }
 
-
 func (f *file) damage(start int64, detail string) *DamageError {
 	e := &DamageError{File: f.name, Record: f.packets + 1, Offset: start, Decompressed: f.decompressed(), Detail: detail}
 	if f.format.Container == "pcapng" {
