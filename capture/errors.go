@@ -82,7 +82,7 @@ type codecError struct {
 func (e *codecError) Error() string {
 	msg := e.err.Error()
 	if errors.Is(e.err, zstd.ErrWindowSizeExceeded) || errors.Is(e.err, zstd.ErrDecoderSizeExceeded) {
-		msg += fmt.Sprintf(" (the file asks for a window larger than the %d MiB accepted)", MaxZstdWindow>>20)
+		msg += fmt.Sprintf(" (the file asks for a window larger than the %d MiB accepted)", zstdWindow>>20)
 	}
 	if strings.HasPrefix(msg, e.codec+": ") {
 		return msg

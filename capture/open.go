@@ -124,6 +124,7 @@ func (f *file) open(stdin io.Reader, pool *pool) error {
 	f.off, f.packets, f.blocks, f.unknown = 0, 0, 0, 0
 	f.format, f.ng, f.ci = Format{}, ngState{}, gopacket.CaptureInfo{}
 	f.rbuf = pool.reader(&f.raw, rawBufSize)
+	f.buf = pool.buf()
 	magic, err := f.rbuf.Peek(6)
 	if len(magic) == 0 {
 		if err == io.EOF {
@@ -237,6 +238,8 @@ func (f *file) close(pool *pool) {
 		pool.putReader(f.rbuf, rawBufSize)
 	}
 	f.in, f.rbuf = nil, nil
+	pool.putBuf(f.buf)
+	f.buf, f.data = nil, nil
 	if f.fh != nil {
 		f.fh.Close()
 		f.fh = nil

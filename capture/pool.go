@@ -8,6 +8,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
+// zstdWindow is MaxZstdWindow; the fuzz test lowers it to bound memory.
+var zstdWindow uint64 = MaxZstdWindow
+
 // pool keeps the buffers and decompressors of closed files for the next
 // file to open, so that probing and reading a thousand files reuses a few
 // of them instead of allocating a thousand.
@@ -15,6 +18,22 @@ type pool struct {
 	readers map[int][]*bufio.Reader
 	gzips   []*gzip.Reader
 	zstds   []*zstd.Decoder
+	bufs    [][]byte // record buffers
+}
+
+func (p *pool) buf() []byte {
+	if len(p.bufs) == 0 {
+		return nil
+	}
+	b := p.bufs[len(p.bufs)-1]
+	p.bufs = p.bufs[:len(p.bufs)-1]
+	return b
+}
+
+func (p *pool) putBuf(b []byte) {
+	if cap(b) > 0 {
+		p.bufs = append(p.bufs, b)
+	}
 }
 
 func (p *pool) reader(r io.Reader, size int) *bufio.Reader {
@@ -59,7 +78,7 @@ func (p *pool) zstd(r io.Reader) (*zstd.Decoder, error) {
 		return z, nil
 	}
 	return zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.WithDecoderMaxMemory(MaxZstdWindow))
+		zstd.WithDecoderMaxWindow(zstdWindow), zstd.WithDecoderMaxMemory(zstdWindow))
 }
 
 func (p *pool) putZstd(z *zstd.Decoder) {
@@ -72,5 +91,5 @@ func (p *pool) close() {
 	for _, z := range p.zstds {
 		z.Close()
 	}
-	p.zstds, p.gzips, p.readers = nil, nil, nil
+	p.zstds, p.gzips, p.readers, p.bufs = nil, nil, nil, nil
 }
