@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/stretchr/testify/assert"
@@ -188,4 +189,73 @@ func TestUsageErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), c.msg)
 		}
 	}
+}
+
+// ngBlockBytes builds a pcapng block in order bo: type, body (padded), trailer.
+func ngBlockBytes(bo binary.AppendByteOrder, typ uint32, body []byte) []byte {
+	body = append(body, make([]byte, (4-len(body)%4)%4)...)
+	n := uint32(12 + len(body))
+	b := bo.AppendUint32(bo.AppendUint32(nil, typ), n)
+	return bo.AppendUint32(append(b, body...), n)
+}
+
+func u32s(bo binary.AppendByteOrder, v ...uint32) []byte {
+	var b []byte
+	for _, x := range v {
+		b = bo.AppendUint32(b, x)
+	}
+	return b
+}
+
+// Obsolete and simple packet blocks, nanosecond and binary timestamp
+// resolutions, a second section in big-endian order: read as written; a
+// simple packet block of 1 MiB is cut like any other record.
+func TestPcapngBlockKinds(t *testing.T) {
+	le, be := binary.AppendByteOrder(binary.LittleEndian), binary.AppendByteOrder(binary.BigEndian)
+	shb := func(bo binary.AppendByteOrder) []byte {
+		return ngBlockBytes(bo, ngSHB, append(bo.AppendUint16(bo.AppendUint16(u32s(bo, 0x1A2B3C4D), 1), 0), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+	}
+	idb := func(bo binary.AppendByteOrder, resol byte) []byte {
+		b := u32s(bo, 1, 0)
+		b = bo.AppendUint16(bo.AppendUint16(b[:0], 1), 0)
+		b = bo.AppendUint32(b, 0)
+		b = bo.AppendUint16(bo.AppendUint16(b, 9), 1)
+		return ngBlockBytes(bo, ngIDB, append(b, resol, 0, 0, 0, 0, 0, 0, 0))
+	}
+	big := bytes.Repeat([]byte{0xab}, 1<<20)
+	var f []byte
+	f = append(f, shb(le)...)
+	f = append(f, idb(le, 9)...) // nanoseconds
+	ts := uint64(1764187088123456789)
+	opb := le.AppendUint16(le.AppendUint16(nil, 0), 0)
+	opb = append(opb, u32s(le, uint32(ts>>32), uint32(ts), 5, 5)...)
+	f = append(f, ngBlockBytes(le, ngOPB, append(opb, "hello"...))...)
+	f = append(f, ngBlockBytes(le, ngSPB, append(u32s(le, 3), "abc"...))...)
+	f = append(f, ngBlockBytes(le, ngSPB, append(u32s(le, uint32(len(big))), big...))...)
+	f = append(f, ngBlockBytes(le, 0x1234, []byte("unknown"))...)
+	f = append(f, shb(be)...)
+	f = append(f, idb(be, 0x80|20)...) // 2^-20 s
+	tb := uint64(1764187090)<<20 | 1<<19
+	f = append(f, ngBlockBytes(be, ngEPB, append(u32s(be, 0, uint32(tb>>32), uint32(tb), 2, 2), "be"...))...)
+	p := filepath.Join(t.TempDir(), "kinds.pcapng")
+	require.NoError(t, os.WriteFile(p, f, 0o644))
+
+	s, err := Open([]string{p}, Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	t0 := time.Unix(0, int64(ts)).UTC()
+	want := []rec{
+		{t0, "hello", 1, 5},
+		{t0, "abc", 1, 3},
+		{t0, string(big[:DefaultMaxRecord]), 1, len(big)},
+		{time.Unix(1764187090, 5e8).UTC(), "be", 1, 2},
+	}
+	var got []rec
+	for fr, ok := s.Next(); ok; fr, ok = s.Next() {
+		got = append(got, rec{fr.CI.Timestamp, string(fr.Data), fr.LinkType, fr.CI.Length})
+	}
+	require.NoError(t, s.Err())
+	assert.Equal(t, want, got)
+	assert.Equal(t, Stats{RecordsCut: 1, UnknownBlocks: 1, FilesOpened: 2, MaxOpen: 1}, s.Stats())
+	assert.Len(t, s.Warnings(), 2, "one for the cut, one for the unknown block")
 }

@@ -77,12 +77,12 @@ func (f *file) nextPcap(probe bool) error {
 	}
 	keep := int(min(caplen, uint32(f.maxRec)))
 	data := f.grow(keep)
-	if _, err := f.readFull(data); err != nil {
-		return f.truncatedPcap(start, caplen, data, err)
+	if n, err := f.readFull(data); err != nil {
+		return f.truncatedPcap(start, caplen, data[:n], err)
 	}
 	if int64(caplen) > int64(keep) {
 		if err := f.skip(int64(caplen) - int64(keep)); err != nil {
-			return f.readErr(start, err)
+			return f.truncatedPcap(start, caplen, data, err)
 		}
 		f.cut, f.cutLen = 1, caplen
 	}
@@ -103,7 +103,6 @@ func (f *file) truncatedPcap(start int64, caplen uint32, got []byte, err error) 
 	if _, ok := e.(*TruncatedError); !ok {
 		return e
 	}
-	got = got[:f.off-start-16]
 	for i := 0; i+32 <= len(got); i++ {
 		if f.plausiblePcap(got[i:]) {
 			j := i + 16 + int(f.pcap.order.Uint32(got[i+8:]))
