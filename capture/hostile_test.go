@@ -285,3 +285,80 @@ func TestPcapngLengthMutations(t *testing.T) {
 	assert.Less(t, late, tried/20)
 	t.Logf("%d mutations, %d seen one block late", tried, late)
 }
+
+// A valid capture cut at any offset is never called damaged: it is fine
+// (cut at a record boundary), truncated (a warning), or too short for its
+// header; and its frames are the first frames of the whole file.
+func TestCutAnywhere(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		max  int
+	}{
+		{"quit_one/server.pcap", 0},
+		{"ipv6/any.pcap", 0},
+		{"all-server.pcapng", 30000},
+	} {
+		b := readFile(t, filepath.Join(labDir, c.name))
+		if c.max > 0 {
+			// whole blocks only, so that the prefix is valid
+			bl := ngBlocks(b)
+			k := 0
+			for k < len(bl) && bl[k].off+bl[k].len <= c.max {
+				k++
+			}
+			b = b[:bl[k].off]
+		}
+		want, _, err := readAll(t, []string{"-"}, Options{Stdin: bytes.NewReader(b)})
+		require.NoError(t, err)
+		truncated := 0
+		for n := 1; n < len(b); n++ {
+			got, warn, err := readAll(t, []string{"-"}, Options{Stdin: bytes.NewReader(b[:n])})
+			if errors.Is(err, ErrFormat) {
+				require.Less(t, n, 200, "%s cut at %d: %v", c.name, n, err)
+				continue
+			}
+			require.NoError(t, err, "%s cut at %d", c.name, n)
+			require.LessOrEqual(t, len(got), len(want))
+			for i := range got {
+				require.Equal(t, want[i], got[i], "%s cut at %d", c.name, n)
+			}
+			if len(warn) > 0 {
+				truncated++
+				require.Contains(t, warn[0], "last record truncated at byte offset")
+			}
+		}
+		t.Logf("%s: %d cuts, %d truncated, %d frames", c.name, len(b)-1, truncated, len(want))
+		assert.Greater(t, truncated, len(b)/2)
+	}
+}
+
+// A compressed capture cut at any offset is truncated ("gzip: truncated",
+// "zstd: truncated"), never damaged.
+func TestCutCompressedAnywhere(t *testing.T) {
+	b := readFile(t, filepath.Join(labDir, "quit_multi/server.pcap"))
+	want, _, err := readAll(t, []string{"-"}, Options{Stdin: bytes.NewReader(b)})
+	require.NoError(t, err)
+	for codec, z := range map[string][]byte{"gzip": gz(t, b), "zstd": zst(t, b)} {
+		some := 0
+		for n := 1; n < len(z); n++ {
+			got, warn, err := readAll(t, []string{"-"}, Options{Stdin: bytes.NewReader(z[:n])})
+			if errors.Is(err, ErrFormat) {
+				if n >= 4 {
+					require.Contains(t, err.Error(), codec+": ", "cut at %d", n)
+				}
+				continue
+			}
+			require.NoError(t, err, "%s cut at %d", codec, n)
+			for i := range got {
+				require.Equal(t, want[i], got[i], "%s cut at %d", codec, n)
+			}
+			if len(got) > 0 {
+				some++
+			}
+			if assert.Len(t, warn, 1, "%s cut at %d", codec, n) {
+				assert.Contains(t, warn[0], codec+": truncated")
+			}
+		}
+		assert.Greater(t, some, len(z)/2, codec)
+	}
+}
