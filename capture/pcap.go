@@ -9,6 +9,11 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
+// libpcapMaxSnaplen is libpcap's MAXIMUM_SNAPLEN: like libpcap, a record
+// longer than both it and the file's snaplen is damage (a longer one
+// within the snaplen is cut at Options.MaxRecord).
+const libpcapMaxSnaplen = 262144
+
 // pcapState is what the classic pcap file header says.
 type pcapState struct {
 	order   binary.ByteOrder
@@ -64,7 +69,7 @@ func (f *file) nextPcap(probe bool) error {
 	if caplen > origlen {
 		return f.damage(start, fmt.Sprintf("captured length %d exceeds the original length %d", caplen, origlen))
 	}
-	if p.snaplen != 0 && caplen > p.snaplen && caplen > uint32(f.maxRec) {
+	if p.snaplen != 0 && caplen > p.snaplen && caplen > libpcapMaxSnaplen {
 		return f.damage(start, fmt.Sprintf("captured length %d exceeds the file's snaplen %d", caplen, p.snaplen))
 	}
 	ns := int64(frac)
