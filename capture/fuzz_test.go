@@ -54,6 +54,11 @@ func FuzzOpen(f *testing.F) {
 			f.Add(zst(f, b[:1000]))
 		}
 	}
+	if b, err := os.ReadFile("../testdata/lab/captures/all-server.pcapng"); err == nil {
+		bl := ngBlocks(b[:4000])
+		f.Add(setLE(b[:4000], bl[5].off+4, 0x7ffffff0)) // a length past the end
+		f.Add(setLE(b[:4000], bl[5].off+4, uint32(bl[5].len+4)))
+	}
 	f.Add([]byte{0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a})
 	f.Add([]byte{0x1f, 0x8b, 8, 0})
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd})
