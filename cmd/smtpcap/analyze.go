@@ -33,6 +33,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	maxSessions := fs.Int("max-sessions", 1<<20, "open sessions held at once; past it the least recently active is finalized as evicted (and counted)")
 	maxBuf := fs.String("max-buffered", "1MiB", "out-of-order bytes held per direction of a connection; past it the hole is given up as a gap")
 	maxBufTotal := fs.String("max-buffered-total", "256MiB", "out-of-order bytes held in all")
+	maxRecord := fs.Int("max-record", capture.DefaultMaxRecord, "bytes kept of one capture record whatever the file's snaplen says; longer records are cut and counted")
+	maxOpen := fs.Int("max-open-files", capture.DefaultMaxOpenFiles, "input files open at once (rotated files are opened one after the other)")
 	checksums := fs.Bool("checksums", false, "drop TCP segments with a wrong checksum (off: captures on the sending host see checksums the NIC fills in later)")
 	quiet := fs.BoolP("quiet", "q", false, "no progress on stderr")
 	srvTimeouts := fs.DurationSlice("server-timeout", nil, "a server idle timer to recognise, besides RFC 5321's and the ESA's (repeatable, e.g. 45s)")
@@ -89,6 +91,9 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case *idle <= 0 || *halfOpen <= 0 || *fwIdle < 0:
 		fmt.Fprintln(stderr, "smtpcap analyze: --idle-timeout and --half-open-timeout must be positive, --firewall-idle not negative")
 		return exitUsage
+	case *maxRecord < 1 || *maxOpen < 1:
+		fmt.Fprintln(stderr, "smtpcap analyze: --max-record and --max-open-files must be at least 1")
+		return exitUsage
 	case *maxSessions < 1:
 		fmt.Fprintln(stderr, "smtpcap analyze: --max-sessions must be at least 1")
 		return exitUsage
@@ -132,13 +137,16 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	})
 	defer stopWatch()
-	src, err := capture.Open(*files, capture.Options{Filter: joinFilter(fs.Args()), Stdin: stdin})
+	src, err := capture.Open(*files, capture.Options{Filter: joinFilter(fs.Args()), Stdin: stdin, MaxRecord: *maxRecord, MaxOpenFiles: *maxOpen})
 	if err != nil && interrupted.Load() {
 		fmt.Fprintf(stderr, "smtpcap: %v before any frame was read\n", context.Cause(ctx))
 		return interruptCode(ctx)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "smtpcap: %v\n", err)
+		if errors.Is(err, capture.ErrUsage) {
+			return exitUsage
+		}
 		return exitError
 	}
 	defer src.Close()
@@ -186,6 +194,9 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "smtpcap: warning: %s\n", w)
 	}
 	capWarnings(stderr, an.Stats())
+	if cs := src.Stats(); cs.RecordsCut > 0 {
+		fmt.Fprintf(stderr, "smtpcap: warning: %d capture records cut at --max-record %d bytes\n", cs.RecordsCut, *maxRecord)
+	}
 	readErr := src.Err()
 	if interrupted.Load() {
 		readErr = nil // the read was cut short on purpose
