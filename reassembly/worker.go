@@ -194,7 +194,8 @@ func (w *worker) materialize(s *session) {
 // same IP ID, sequence and acknowledgment numbers, flags, window, length
 // and payload edges as a segment seen within dupWindow; a retransmission
 // comes after a retransmission timeout (200 ms at the least) and, over
-// IPv4, with a new IP ID.
+// IPv4, with a new IP ID. A RST or ACK without payload and without an IP
+// ID (IPv6, or ID 0) is never taken for a copy.
 const (
 	dupKeep   = 4
 	dupWindow = 30 * time.Millisecond
@@ -228,6 +229,13 @@ func sigOf(sg *segment) dupSig {
 // duplicate reports (and remembers) whether sg is a copy of a segment seen
 // just before on the same side.
 func (s *session) duplicate(side int, sg *segment) bool {
+	if len(sg.payload) == 0 && (!sg.hasIPID || sg.ipid == 0) && (!sg.flags.Has(smtpstate.FlagFIN) || sg.flags.Has(smtpstate.FlagRST)) {
+		// Nothing tells a copy from a second segment: a host answers two
+		// late segments with two identical RSTs (IP ID 0) microseconds
+		// apart, and duplicate ACKs are identical too. Only a FIN is never
+		// sent twice within dupWindow.
+		return false
+	}
 	sig := sigOf(sg)
 	ds := s.dups
 	for i := range ds.recent[side] {
