@@ -30,6 +30,7 @@ type Conn struct {
 	rec Record
 	cfg Config
 
+	trk       [2]dirTracker // TCP working state per Dir
 	cli, srv  lineBuf
 	mode      clientMode
 	dataDot   dotState
@@ -112,6 +113,7 @@ func (c *Conn) SwapRoles(basis string) {
 	r.OrigH, r.RespH = r.RespH, r.OrigH
 	r.OrigP, r.RespP = r.RespP, r.OrigP
 	r.Client, r.Server = r.Server, r.Client
+	c.trk[0], c.trk[1] = c.trk[1], c.trk[0]
 	r.RoleBasis = basis
 }
 
@@ -134,8 +136,8 @@ func (c *Conn) Closed() bool {
 // Ahead reports whether direction d has been seen (in capture) up to at
 // least seq: bytes below it exist, even if not yet delivered in order.
 func (c *Conn) Ahead(d Dir, seq uint32) bool {
-	f := c.dir(d)
-	return f.seqInit && !seqLT(f.nextSeq, seq)
+	t := &c.trk[d]
+	return t.seqInit && !seqLT(t.nextSeq, seq)
 }
 
 // LastSeen is the time of the last packet.
@@ -202,8 +204,8 @@ func (c *Conn) Finish(reason string, captureEnd time.Time) *Record {
 	}
 	sortTTLs(&r.Client)
 	sortTTLs(&r.Server)
-	finishRun(&r.Client)
-	finishRun(&r.Server)
+	finishRun(&r.Client, &c.trk[FromClient])
+	finishRun(&r.Server, &c.trk[FromServer])
 	if r.TLSInfo != nil {
 		r.TLSInfo.ClientRecords, r.TLSInfo.ClientBytes, r.TLSInfo.ClientAlerts = c.tls.records, c.tls.bytes, c.tls.alerts
 		r.TLSInfo.ServerRecords, r.TLSInfo.ServerBytes, r.TLSInfo.ServerAlerts = c.tlsSrv.records, c.tlsSrv.bytes, c.tlsSrv.alerts

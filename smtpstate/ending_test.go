@@ -17,8 +17,8 @@ func base() *Record {
 	return &Record{
 		TS: at(0), EndTS: at(10), CaptureEnd: at(60), PhaseAtEnd: StateRcpt, SMTP: true,
 		RTTServer: 0.020, RTTClient: 0.030,
-		Client: DirFacts{Packets: 10, SYNFrame: 1, SYNs: 1, TTLs: []TTLCount{{63, 10}}, LastIPID: 500, HasIPID: true, FirstTS: at(0), LastTS: at(9), LastDataTS: at(9)},
-		Server: DirFacts{Packets: 10, SYNFrame: 2, SYNs: 1, TTLs: []TTLCount{{58, 10}}, LastIPID: 9000, HasIPID: true, FirstTS: at(0), LastTS: at(9), LastDataTS: at(8)},
+		Client: DirFacts{Packets: 10, SYNFrame: 1, SYNs: 1, TTLs: []TTLCount{{63, 10}}, LastIPID: 500, FirstTS: at(0), LastTS: at(9), LastDataTS: at(9)},
+		Server: DirFacts{Packets: 10, SYNFrame: 2, SYNs: 1, TTLs: []TTLCount{{58, 10}}, LastIPID: 9000, FirstTS: at(0), LastTS: at(9), LastDataTS: at(8)},
 		Trans:  []Transaction{{MailFrom: "a@x", Rcpts: []Rcpt{{Addr: "b@y", Reply: "250 ok"}}, Outcome: "open"}},
 	}
 }
@@ -51,7 +51,7 @@ func TestClassifyTable(t *testing.T) {
 			r.Client.RSTs = []RST{{Frame: 31, TS: at(9.5001), TTL: 64, SeqKnown: true}}
 		}, nil, "middlebox_rst", "middlebox", "high", ""},
 		{"idle gap then a foreign RST: firewall expiry", func(r *Record) {
-			r.Server.RSTs = []RST{{Frame: 30, TS: at(3700), TTL: 255, SeqKnown: true, ResumeGap: 3690}}
+			r.Server.RSTs = []RST{{Frame: 30, TS: at(3700), TTL: 255, SeqKnown: true, ResumeGap: 3690, IPIDKnown: true, IPIDStep: 65536 - 9000}}
 		}, nil, "firewall_idle_expiry", "middlebox", "medium", ""},
 		{"retransmissions never acknowledged: silent drop", func(r *Record) {
 			r.Client.RetransRun = &Run{Seq: 7, Count: 5, FirstFrame: 20, Span: 6.3}

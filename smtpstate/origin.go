@@ -37,20 +37,14 @@ func (k *classifier) origin(d Dir, x *RST) *Score {
 			add(0, 2, "F1 ttl %d equals the %s's ttl", x.TTL, d)
 		}
 	}
-	if f.HasIPID && x.IPID != 0 || f.HasIPID && f.LastIPID != 0 {
-		dd := int(x.IPID) - int(f.LastIPID)
-		if dd < 0 {
-			dd += 65536
-		}
-		if dd > 64 && f.LastIPID != 0 {
-			add(1, 0, "F2 ip id %d does not follow the %s's last ip id %d", x.IPID, d, f.LastIPID)
-		}
+	if x.IPIDKnown && x.IPIDStep > 64 {
+		add(1, 0, "F2 ip id %d does not follow the %s's last ip id %d", x.IPID, d, (int(x.IPID)-x.IPIDStep+65536)%65536)
 	}
 	if x.SeqKnown {
 		switch {
 		case x.SeqDelta == 0:
 			add(0, 1, "F3 sequence number exactly where the %s's stream is", d)
-		case x.SeqDelta > 0 && x.SeqDelta < 65536 && !x.HasACK && x.Seq == peer.ackMax:
+		case x.SeqDelta > 0 && x.SeqDelta < 65536 && !x.HasACK && x.SeqIsPeerAck:
 			add(0, 0, "F5 sequence from the peer's ACK (a no-state answer)")
 		case x.SeqDelta != 0:
 			add(2, 0, "F3 sequence off by %d from the %s's stream", x.SeqDelta, d)

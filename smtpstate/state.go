@@ -1,5 +1,7 @@
 package smtpstate
 
+import "fmt"
+
 // State is the phase of the SMTP dialogue. The transition function updates it
 // optimistically when a command is seen and corrects it when the reply comes.
 type State uint8
@@ -44,6 +46,18 @@ func (s State) String() string {
 
 // MarshalText implements encoding.TextMarshaler.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler: it accepts exactly the
+// names String gives.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, n := range stateNames {
+		if n == string(b) {
+			*s = State(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("smtpstate: unknown state %q", b)
+}
 
 func itoa(v int) string {
 	if v == 0 {

@@ -255,6 +255,13 @@ func TestTranscripts(t *testing.T) {
 			for _, e := range tr.expect {
 				require.Equal(t, e[1], field(t, ref, e[0]), "field %s\nrecord: %s", e[0], want)
 			}
+			// The verdict is a function of the published record.
+			var back Record
+			require.NoError(t, json.Unmarshal([]byte(want), &back))
+			require.Equal(t, want, mustJSON(t, &back), "the record does not survive a JSON round trip")
+			back.Ending = nil
+			back.Ending = ClassifyWith(&back, DefaultParams)
+			require.Equal(t, want, mustJSON(t, &back), "classify(decode(encode(r))) differs")
 		})
 	}
 }

@@ -167,3 +167,10 @@ func (p *progress) done() {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
 }
+
+// classify computes the ending of a finished record with the run's timers.
+func classify(r *smtpstate.Record, p smtpstate.Params) *smtpstate.Ending {
+	return smtpstate.ClassifyWith(r, p)
+}
+
+func defaultParams() smtpstate.Params { return smtpstate.DefaultParams }
