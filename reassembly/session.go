@@ -54,7 +54,7 @@ func (a *Analyzer) newSession(k connKey, tcp *layers.TCP) *session {
 		s.clientNet, s.clientPort = dst, dp
 	}
 	s.smtpPort = a.isSMTPPort(srv.Port)
-	s.conn = smtpstate.NewConn(cli, srv, basis, smtpstate.Config{ImplicitTLS: srv.Port == 465, Params: a.opt.Classify})
+	s.conn = smtpstate.NewConn(cli, srv, basis, smtpstate.Config{ImplicitTLS: srv.Port == 465})
 	a.table[k] = s
 	a.table[connKey{k[0].Reverse(), k[1].Reverse()}] = s
 	a.active.pushBack(s)

@@ -20,8 +20,6 @@ const (
 type Config struct {
 	// ImplicitTLS is set when the server port is 465 (SMTPS).
 	ImplicitTLS bool
-	// Params are the classifier's timers; nil means DefaultParams.
-	Params *Params
 }
 
 // Conn follows one TCP connection. Create it with NewConn, feed it Packet,
@@ -174,7 +172,8 @@ func (c *Conn) Gap(d Dir, n int64, frame uint64, ts time.Time) {
 	c.gapStream(d, n)
 }
 
-// Finish closes the record. reason is "closed", "idle", "end_of_input" or
+// Finish closes the record; it carries no Ending: the pipeline runs
+// package ending on it afterwards. reason is "closed", "idle", "end_of_input" or
 // "evicted"; captureEnd is the time of the input's last packet.
 func (c *Conn) Finish(reason string, captureEnd time.Time) *Record {
 	r := &c.rec
@@ -220,10 +219,5 @@ func (c *Conn) Finish(reason string, captureEnd time.Time) *Record {
 	}
 	r.UID = UID(r)
 	r.CommunityID = CommunityID(r.OrigH, r.OrigP, r.RespH, r.RespP)
-	p := DefaultParams
-	if c.cfg.Params != nil {
-		p = *c.cfg.Params
-	}
-	r.Ending = ClassifyWith(r, p)
 	return r
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // replyAcc accumulates a multi-line reply.
@@ -159,12 +160,18 @@ func splitVerb(line []byte) (string, string) {
 	if len(v) > 16 {
 		v = v[:16]
 	}
-	return strings.ToUpper(string(v)), clip(string(a), 512)
+	return clip(strings.ToUpper(string(v)), 512), clip(string(a), 512)
 }
 
+// clip bounds a line kept in the record and makes it valid UTF-8 (invalid
+// bytes become U+FFFD, as JSON would write them), so the record decodes
+// from its JSON line as it was.
 func clip(s string, n int) string {
 	if len(s) > n {
-		return s[:n]
+		s = s[:n]
+	}
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
 	return s
 }

@@ -1,4 +1,4 @@
-package smtpstate
+package smtpstate_test
 
 import (
 	"bufio"
@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	. "github.com/smtpcap/smtpcap/smtpstate"
+	"github.com/smtpcap/smtpcap/smtpstate/ending"
 )
 
 // A transcript is a text script of one connection:
@@ -173,7 +176,9 @@ func (tr transcript) replay(split func([]byte) [][]byte) *Record {
 			}
 		}
 	}
-	return c.Finish("end_of_input", now.Add(time.Second))
+	r := c.Finish("end_of_input", now.Add(time.Second))
+	r.Ending = ending.Classify(r, ending.DefaultParams)
+	return r
 }
 
 func whole(b []byte) [][]byte { return [][]byte{b} }
@@ -260,7 +265,7 @@ func TestTranscripts(t *testing.T) {
 			require.NoError(t, json.Unmarshal([]byte(want), &back))
 			require.Equal(t, want, mustJSON(t, &back), "the record does not survive a JSON round trip")
 			back.Ending = nil
-			back.Ending = ClassifyWith(&back, DefaultParams)
+			back.Ending = ending.Classify(&back, ending.DefaultParams)
 			require.Equal(t, want, mustJSON(t, &back), "classify(decode(encode(r))) differs")
 		})
 	}

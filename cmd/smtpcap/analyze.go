@@ -11,6 +11,7 @@ import (
 	"github.com/smtpcap/smtpcap/capture"
 	"github.com/smtpcap/smtpcap/reassembly"
 	"github.com/smtpcap/smtpcap/smtpstate"
+	"github.com/smtpcap/smtpcap/smtpstate/ending"
 	"github.com/smtpcap/smtpcap/smtpstate/report"
 )
 
@@ -41,13 +42,13 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "smtpcap analyze: --stream cannot be combined with --esa-log, --icid or --mid (matching needs every session)")
 		return exitUsage
 	}
-	params := smtpstate.DefaultParams
+	params := ending.DefaultParams
 	params.ServerTimeouts = append([]float64(nil), params.ServerTimeouts...)
 	for _, d := range *srvTimeouts {
 		params.ServerTimeouts = append(params.ServerTimeouts, d.Seconds())
 	}
 	params.FirewallIdle = fwIdle.Seconds()
-	opt := reassembly.Options{IdleTimeout: *idle, Classify: &params}
+	opt := reassembly.Options{IdleTimeout: *idle}
 	if len(*ports) > 0 {
 		opt.Ports = append([]uint16(nil), reassembly.DefaultPorts...)
 		for _, p := range *ports {
@@ -67,9 +68,10 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 	var records []*smtpstate.Record
 	var streamErr error
-	emit := func(r *smtpstate.Record) { records = append(records, r) }
+	emit := func(r *smtpstate.Record) { classify(r, params); records = append(records, r) }
 	if *stream {
 		emit = func(r *smtpstate.Record) {
+			classify(r, params)
 			if streamErr == nil {
 				streamErr = report.JSONLines(stdout, []*smtpstate.Record{r})
 			}
@@ -168,9 +170,5 @@ func (p *progress) done() {
 	}
 }
 
-// classify computes the ending of a finished record with the run's timers.
-func classify(r *smtpstate.Record, p smtpstate.Params) *smtpstate.Ending {
-	return smtpstate.ClassifyWith(r, p)
-}
-
-func defaultParams() smtpstate.Params { return smtpstate.DefaultParams }
+// classify sets the ending of a finished record with the run's timers.
+func classify(r *smtpstate.Record, p ending.Params) { r.Ending = ending.Classify(r, p) }
