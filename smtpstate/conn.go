@@ -75,16 +75,6 @@ const (
 	modeIgnore             // not SMTP: count only
 )
 
-type pendingCmd struct {
-	verb  string
-	frame uint64
-	ts    time.Time
-	arg   string
-	tx    int  // transaction the command belongs to, -1 if none
-	rcpt  int  // recipient index for RCPT
-	last  bool // BDAT … LAST
-}
-
 // Endpoint names one side of the connection.
 type Endpoint struct {
 	Addr string
@@ -99,7 +89,7 @@ func NewConn(client, server Endpoint, basis string, cfg Config) *Conn {
 	c.rec.RespH, c.rec.RespP = server.Addr, server.Port
 	c.rec.RoleBasis = basis
 	if cfg.ImplicitTLS {
-		c.enterTLS("implicit")
+		c.update(&pendingCmd{verb: vTLS, arg: "implicit"}, nil)
 	}
 	return c
 }
@@ -184,7 +174,7 @@ func (c *Conn) Finish(reason string, captureEnd time.Time) *Record {
 	}
 	r.PhaseAtEnd = c.closeAt
 	for _, p := range c.pending {
-		r.Unanswered = append(r.Unanswered, p.verb)
+		r.Unanswered = append(r.Unanswered, p.name)
 	}
 	for i := range r.Trans {
 		if r.Trans[i].Outcome == "" {

@@ -35,7 +35,7 @@ func TestTimeRoundTrip(t *testing.T) {
 }
 
 func TestStateRoundTrip(t *testing.T) {
-	for s := StateConnect; s <= StateNotSMTP; s++ {
+	for s := StateConnect; s <= StateAfterGap; s++ {
 		b, err := json.Marshal(s)
 		require.NoError(t, err)
 		var back State

@@ -33,9 +33,13 @@ const (
 	StateClosed
 	// StateNotSMTP: the bytes were not an SMTP dialogue.
 	StateNotSMTP
+	// StateAfterGap: bytes missing from the capture broke the pairing of
+	// commands and replies; the phase is unknown until a reply that can
+	// answer only one command (354, 221, 220, 334, 235) re-synchronises it.
+	StateAfterGap
 )
 
-var stateNames = [...]string{"connect", "greeted", "helo", "mail", "rcpt", "data", "bdat", "data_done", "auth", "tls", "quit", "closed", "not_smtp"}
+var stateNames = [...]string{"connect", "greeted", "helo", "mail", "rcpt", "data", "bdat", "data_done", "auth", "tls", "quit", "closed", "not_smtp", "after_gap"}
 
 func (s State) String() string {
 	if int(s) < len(stateNames) {

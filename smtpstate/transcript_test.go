@@ -25,6 +25,7 @@ import (
 //	C: EHLO x                a client line (CRLF added) in its own frame
 //	S: 250-…                 a server line
 //	C+ raw\n                 raw bytes with Go escapes, no CRLF added
+//	G: S 20                  20 bytes of the server's stream missing (Gap)
 //	=== field value          expectations checked against the Record
 //
 // Each payload frame also produces a Packet with sequence numbers tracked
@@ -39,6 +40,7 @@ type step struct {
 	noAck   bool
 	ipid    int
 	setIPID bool
+	gap     int64
 }
 
 type transcript struct {
@@ -84,6 +86,17 @@ func parseTranscript(t *testing.T, path string) transcript {
 			raw, err := strconv.Unquote(`"` + line[3:] + `"`)
 			require.NoError(t, err, "%s:%d", path, n)
 			tr.steps = append(tr.steps, step{dir: d, flags: FlagACK | FlagPSH, payload: []byte(raw), dt: dt})
+			dt = 0
+		case strings.HasPrefix(line, "G: "):
+			fs := strings.Fields(line[3:])
+			require.Len(t, fs, 2, "%s:%d", path, n)
+			v, err := strconv.ParseInt(fs[1], 10, 64)
+			require.NoError(t, err, "%s:%d", path, n)
+			d := FromClient
+			if fs[0] == "S" {
+				d = FromServer
+			}
+			tr.steps = append(tr.steps, step{dir: d, gap: v, dt: dt})
 			dt = 0
 		case strings.HasPrefix(line, "T: "):
 			fs := strings.Fields(line[3:])
@@ -147,6 +160,11 @@ func (tr transcript) replay(split func([]byte) [][]byte) *Record {
 			if s.dir == FromServer {
 				ttl = 63
 			}
+		}
+		if s.gap > 0 {
+			c.Gap(s.dir, s.gap, uint64(i+1), now)
+			seq[s.dir] += uint32(s.gap)
+			continue
 		}
 		id := ipid[s.dir]
 		ipid[s.dir]++
