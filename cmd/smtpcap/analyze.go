@@ -31,11 +31,12 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	esaTZ := fs.String("esa-tz", "", "the appliance's time zone (IANA name or offset like +01:00); default: the log header, else inferred")
 	icid := fs.String("icid", "", "show only the session of this ICID (or DCID); needs --esa-log")
 	mid := fs.String("mid", "", "show only the session that carried this MID; needs --esa-log")
+	recFiles := recordsFlag(fs)
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	if len(*files) == 0 {
-		fmt.Fprintln(stderr, "smtpcap analyze: -r FILE is required")
+	if (len(*files) == 0) == (len(*recFiles) == 0) {
+		fmt.Fprintln(stderr, "smtpcap analyze: -r FILE or --records FILE.jsonl is required (not both)")
 		return exitUsage
 	}
 	if *stream && (len(*esaLogs) > 0 || *icid != "" || *mid != "") {
@@ -59,13 +60,6 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			opt.Ports = append(opt.Ports, uint16(p))
 		}
 	}
-	src, err := capture.Open(*files, capture.Options{Filter: joinFilter(fs.Args()), Stdin: stdin})
-	if err != nil {
-		fmt.Fprintf(stderr, "smtpcap: %v\n", err)
-		return exitError
-	}
-	defer src.Close()
-
 	var records []*smtpstate.Record
 	var streamErr error
 	emit := func(r *smtpstate.Record) { classify(r, params); records = append(records, r) }
@@ -77,32 +71,46 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 		}
 	}
-	an := reassembly.New(opt, emit)
-	prog := newProgress(stderr, !*quiet && isTerminal(stderr), src)
-	for i := 0; ; i++ {
-		f, ok := src.Next()
-		if !ok {
-			break
+	var readErr error
+	if len(*recFiles) > 0 {
+		readErr = readRecords(*recFiles, emit)
+	} else {
+		src, err := capture.Open(*files, capture.Options{Filter: joinFilter(fs.Args()), Stdin: stdin})
+		if err != nil {
+			fmt.Fprintf(stderr, "smtpcap: %v\n", err)
+			return exitError
 		}
-		an.Frame(f.Number, f.LinkType, f.CI, f.Data)
-		if i&0xffff == 0 {
-			if ctx.Err() != nil {
-				fmt.Fprintln(stderr, "smtpcap: interrupted; reporting what was read")
+		defer src.Close()
+
+		an := reassembly.New(opt, emit)
+		prog := newProgress(stderr, !*quiet && isTerminal(stderr), src)
+		for i := 0; ; i++ {
+			f, ok := src.Next()
+			if !ok {
 				break
 			}
-			prog.update()
+			an.Frame(f.Number, f.LinkType, f.CI, f.Data)
+			if i&0xffff == 0 {
+				if ctx.Err() != nil {
+					fmt.Fprintln(stderr, "smtpcap: interrupted; reporting what was read")
+					break
+				}
+				prog.update()
+			}
 		}
-	}
-	an.Close()
-	prog.done()
-	for _, w := range src.Warnings() {
-		fmt.Fprintf(stderr, "smtpcap: warning: %s\n", w)
+		an.Close()
+		prog.done()
+		for _, w := range src.Warnings() {
+			fmt.Fprintf(stderr, "smtpcap: warning: %s\n", w)
+		}
+		readErr = src.Err()
 	}
 	if *stream {
-		return outcome(stderr, streamErr, src.Err())
+		return outcome(stderr, streamErr, readErr)
 	}
 	report.Sort(records)
 	var esaSummary string
+	var err error
 	if len(*esaLogs) > 0 {
 		esaSummary, err = matchESA(records, *esaLogs, *esaTZ)
 		if err != nil {
@@ -127,7 +135,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprint(stdout, "\n"+esaSummary)
 		}
 	}
-	return outcome(stderr, err, src.Err())
+	return outcome(stderr, err, readErr)
 }
 
 // outcome turns the output error and the input's hard error (if reading
