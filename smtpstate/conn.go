@@ -29,6 +29,7 @@ type Conn struct {
 	cfg Config
 
 	trk       [2]dirTracker // TCP working state per Dir
+	hist      histTracker
 	cli, srv  lineBuf
 	mode      clientMode
 	dataDot   dotState
@@ -102,6 +103,7 @@ func (c *Conn) SwapRoles(basis string) {
 	r.OrigP, r.RespP = r.RespP, r.OrigP
 	r.Client, r.Server = r.Server, r.Client
 	c.trk[0], c.trk[1] = c.trk[1], c.trk[0]
+	c.hist.swap()
 	r.RoleBasis = basis
 }
 
@@ -159,6 +161,7 @@ func (c *Conn) Gap(d Dir, n int64, frame uint64, ts time.Time) {
 	f.GapBytes += n
 	c.rec.MissedBytes += n
 	c.anomaly("content_gap")
+	c.hist.scaled(d, scaledGap)
 	c.gapStream(d, n)
 }
 
@@ -207,6 +210,7 @@ func (c *Conn) Finish(reason string, captureEnd time.Time) *Record {
 			r.TLSInfo.LastRecordFrom = "server"
 		}
 	}
+	c.finishZeek()
 	r.UID = UID(r)
 	r.CommunityID = CommunityID(r.OrigH, r.OrigP, r.RespH, r.RespP)
 	return r

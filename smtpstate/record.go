@@ -113,6 +113,15 @@ type Record struct {
 	// (or at the end of the capture).
 	PhaseAtEnd State `json:"phase"`
 
+	// Zeek's conn.log vocabulary for the same connection (zeekconn.go).
+	ConnState string `json:"conn_state"`
+	History   string `json:"history"`
+	OrigPkts  int64  `json:"orig_pkts"`
+	RespPkts  int64  `json:"resp_pkts"`
+	OrigBytes int64  `json:"orig_bytes"`
+	RespBytes int64  `json:"resp_bytes"`
+	Service   string `json:"service,omitempty"`
+
 	Client      DirFacts `json:"client"`
 	Server      DirFacts `json:"server"`
 	MissedBytes int64    `json:"missed_bytes"`

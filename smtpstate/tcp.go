@@ -16,6 +16,8 @@ func seqGT(a, b uint32) bool    { return int32(a-b) > 0 }
 // DirFacts and RST when it is proved.
 type dirTracker struct {
 	seqInit  bool
+	startSeq uint32 // the ISN (or, midstream, the first seq - 1)
+	hiSeq    uint32 // highest seq+len of any packet, pure ACKs included
 	nextSeq  uint32 // highest seq+len (+1 for SYN/FIN) seen
 	ackMax   uint32 // highest ACK sent by this direction
 	ackInit  bool
@@ -79,6 +81,7 @@ func (c *Conn) Packet(p *Packet) {
 			f.LastIPID, t.hasIPID = p.IPID, true
 		}
 	}
+	c.hist.packet(p)
 	c.trackRTT(p)
 	c.trackSeq(f, t, p)
 	if p.Flags.Has(FlagACK) && !rst {
@@ -138,7 +141,7 @@ func (c *Conn) trackSeq(f *DirFacts, t *dirTracker, p *Packet) {
 			f.SYNFrame, f.ISN = p.Frame, p.Seq
 		}
 		if !t.seqInit {
-			t.seqInit, t.nextSeq = true, p.Seq+1
+			t.seqInit, t.nextSeq, t.startSeq, t.hiSeq = true, p.Seq+1, p.Seq, p.Seq+1
 		}
 		return
 	}
@@ -147,11 +150,19 @@ func (c *Conn) trackSeq(f *DirFacts, t *dirTracker, p *Packet) {
 		end++
 	}
 	if !t.seqInit {
-		t.seqInit, t.nextSeq = true, end
+		t.seqInit, t.nextSeq, t.startSeq, t.hiSeq = true, end, p.Seq-1, end
 		return
 	}
 	if p.Flags.Has(FlagRST) {
 		return
+	}
+	// Zeek's history 't': payload below the highest sequence seen, even
+	// when a pure ACK (captured first) is what went ahead.
+	if p.PayloadLen > 0 && seqLT(p.Seq, t.hiSeq) {
+		c.hist.scaled(p.Dir, scaledRetrans)
+	}
+	if seqGT(end, t.hiSeq) {
+		t.hiSeq = end
 	}
 	if c.rstSeen[p.Dir] && f.DataAfterRST == 0 && (p.PayloadLen > 0 || fin) && !seqLT(p.Seq, c.rstSeq[p.Dir]) {
 		f.DataAfterRST = p.Frame
@@ -211,6 +222,7 @@ func (c *Conn) trackAck(p *Packet) {
 	}
 	if p.Window == 0 && !p.Flags.Has(FlagSYN) {
 		c.dir(p.Dir).ZeroWindows++
+		c.hist.scaled(p.Dir, scaledZeroWin)
 	}
 }
 
