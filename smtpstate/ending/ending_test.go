@@ -39,6 +39,7 @@ func TestClassifyCases(t *testing.T) {
 			r.Server.FIN = &smtpstate.Segment{Frame: 29, TS: at(50), TTL: 58}
 		}, &Params{ServerTimeouts: []float64{45}, FirewallIdle: 5, CaptureEndSlack: 5}, ServerTimeout, "server", "medium", ""},
 		{"no FIN or RST, idle 50 s at the end", func(r *smtpstate.Record) {}, nil, CaptureEnded, "unknown", "high", "idle_open_at_end"},
+		{"4-tuple reused while open", func(r *smtpstate.Record) { r.EndReason = "reused" }, nil, Undetermined, "unknown", "low", "active_connection_reuse"},
 		{"one direction only, client FIN", func(r *smtpstate.Record) {
 			r.Server = smtpstate.DirFacts{}
 			r.Client.FIN = &smtpstate.Segment{Frame: 12, TS: at(9), TTL: 63}

@@ -63,6 +63,8 @@ var Rules = []Rule{
 
 	{"evicted", "no close; the session table evicted the session (undetermined)",
 		func(f *facts) bool { return f.firstClose == nil && f.r.EndReason == "evicted" }, thenEvicted},
+	{"reused", "no close; a new connection (new ISN) reused the 4-tuple while this one was open (undetermined)",
+		func(f *facts) bool { return f.firstClose == nil && f.r.EndReason == "reused" }, thenReused},
 	{"open_at_end", "no FIN or RST: the capture ends with the session open (capture_ended)",
 		func(f *facts) bool { return f.firstClose == nil }, thenOpenAtEnd},
 

@@ -110,6 +110,7 @@ var ruleRows = []row{
 		r.Server.FIN = &smtpstate.Segment{Frame: 22, TS: at(9.3), TTL: 58}
 	}, QuitAfterMessage, "client", "high"},
 	{"evicted", func(r *smtpstate.Record) { r.EndReason = "evicted" }, Undetermined, "unknown", "low"},
+	{"reused", func(r *smtpstate.Record) { r.EndReason = "reused" }, Undetermined, "unknown", "low"},
 	{"open_at_end", func(r *smtpstate.Record) {}, CaptureEnded, "unknown", "high"},
 	{"server_timeout", func(r *smtpstate.Record) {
 		unsolicited(r, "421 4.4.2 mx Error: timeout exceeded")

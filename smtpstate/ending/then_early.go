@@ -167,6 +167,14 @@ func thenEvicted(f *facts) Decision {
 	return d
 }
 
+func thenReused(f *facts) Decision {
+	d := decision(Undetermined, "unknown", "none", "low", fmt.Sprintf("a new connection (a SYN with a new ISN) reused this 4-tuple %.1fs after its last packet, while it was still open: how it ended was not captured", f.idleAtEnd))
+	d.ev(f.r.LastFrame, f.r.EndTS, "last packet of the session; the capture ends %.1fs later", f.idleAtEnd)
+	d.Flags = []string{"active_connection_reuse"}
+	d.Confirm = "a capture that holds the end of the first connection, or the ESA mail log for it"
+	return d
+}
+
 func thenOpenAtEnd(f *facts) Decision {
 	reason := "the capture ends while the session is open"
 	var flags []string
