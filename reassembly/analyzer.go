@@ -36,9 +36,6 @@ type Options struct {
 	// Linger keeps a closed session (RST, or FIN both ways) open this long
 	// for the trailing ACKs and RSTs.
 	Linger time.Duration
-	// Classify holds the classifier's timers (server timeouts, firewall
-	// idle); nil means smtpstate.DefaultParams.
-	Classify *smtpstate.Params
 	// MaxSessions bounds the table; the least recently active session is
 	// finalized ("evicted") when it is full.
 	MaxSessions int

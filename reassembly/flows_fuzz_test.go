@@ -1,6 +1,7 @@
 package reassembly
 
 import (
+	"encoding/json"
 	"net"
 	"testing"
 	"time"
@@ -66,8 +67,10 @@ func FuzzFlows(f *testing.F) {
 			t.Fatalf("%d records with 1 worker, %d with 2", len(rs), len(recs[1]))
 		}
 		for i := range rs {
-			if rs[i].UID != recs[1][i].UID || rs[i].Ending.Verdict != recs[1][i].Ending.Verdict {
-				t.Fatalf("record %d differs between 1 and 2 workers", i)
+			a, _ := json.Marshal(rs[i])
+			b, _ := json.Marshal(recs[1][i])
+			if string(a) != string(b) {
+				t.Fatalf("record %d differs between 1 and 2 workers:\n%s\n%s", i, a, b)
 			}
 		}
 	})

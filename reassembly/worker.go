@@ -364,7 +364,7 @@ func (w *worker) attach(s *session, sg *segment) {
 	if !senderIsClient {
 		cli, srv = srv, cli
 	}
-	s.conn = smtpstate.NewConn(cli, srv, basis, smtpstate.Config{ImplicitTLS: srv.Port == 465, Params: w.opt.Classify})
+	s.conn = smtpstate.NewConn(cli, srv, basis, smtpstate.Config{ImplicitTLS: srv.Port == 465})
 	s.dups = new(dupState)
 }
 

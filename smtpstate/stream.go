@@ -100,7 +100,7 @@ func (c *Conn) clientBytes(b []byte, frame uint64, ts time.Time) {
 					}
 					head := append([]byte(nil), c.cli.buf...) // at most one byte
 					c.cli.reset()
-					c.enterTLS(mode)
+					c.update(&pendingCmd{verb: vTLS, arg: mode}, nil)
 					c.tls.feed(head, ts)
 					continue
 				}
@@ -122,7 +122,7 @@ func (c *Conn) lastVerb() string {
 	if len(c.pending) == 0 {
 		return ""
 	}
-	return c.pending[len(c.pending)-1].verb
+	return c.pending[len(c.pending)-1].name
 }
 
 // tlsStart reports whether the client's line so far plus b begins a TLS
@@ -242,28 +242,10 @@ func (c *Conn) scanData(b []byte) (int, bool) {
 }
 
 func (c *Conn) endOfData(frame uint64, ts time.Time) {
-	c.mode = modeCommand
-	c.state = StateDataDone
-	if t := c.curTrans(); t != nil {
-		t.EndFrame, t.EndTS = frame, Time{ts}
-		if t.BodyBytes >= 3 {
-			t.BodyBytes -= 3 // the ".\r\n" line is not message content
-		}
-	}
-	c.push(pendingCmd{verb: ".", frame: frame, ts: ts, tx: c.curIdx})
-	c.curIdx = -1 // the client is done with this transaction
+	c.command(&pendingCmd{verb: vEndOfData, name: pendingName[vEndOfData], frame: frame, ts: ts})
 }
 
-func (c *Conn) chunkDone() {
-	c.mode = modeCommand
-	if c.bdatLast {
-		c.state = StateDataDone
-		if t := c.curTrans(); t != nil {
-			t.EndFrame, t.EndTS = c.bdatFrame, Time{c.bdatTS}
-		}
-		c.curIdx = -1
-	}
-}
+func (c *Conn) chunkDone() { c.update(&pendingCmd{verb: vChunkEnd}, nil) }
 
 // gapStream keeps the dialogue in step across n missing bytes.
 func (c *Conn) gapStream(d Dir, n int64) {
@@ -275,6 +257,7 @@ func (c *Conn) gapStream(d Dir, n int64) {
 		c.srv.reset()
 		c.reply.n = 0
 		c.anomaly("gap_in_replies")
+		c.update(&pendingCmd{verb: vGap}, nil)
 		return
 	}
 	c.msgid.gap() // Message-ID hook (msgid.go): bytes missing, stop reading the header
@@ -292,6 +275,7 @@ func (c *Conn) gapStream(d Dir, n int64) {
 			c.chunkDone()
 			if n > 0 {
 				c.anomaly("gap_in_commands")
+				c.update(&pendingCmd{verb: vGap}, nil)
 			}
 			return
 		}
@@ -300,6 +284,7 @@ func (c *Conn) gapStream(d Dir, n int64) {
 	default:
 		c.cli.reset()
 		c.anomaly("gap_in_commands")
+		c.update(&pendingCmd{verb: vGap}, nil)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/smtpcap/smtpcap/smtpstate"
+	"github.com/smtpcap/smtpcap/smtpstate/ending"
 )
 
 // MatchOptions tune Match.
@@ -316,20 +317,21 @@ func consistency(r *smtpstate.Record, c *Conn, refs *smtpstate.ESARefs) {
 	}
 	v := r.Ending.Verdict
 	story := c.Story()
-	quit := strings.HasPrefix(v, "quit_")
+	fam := ending.FamilyOf(v)
+	quit := fam == ending.FamilyQuit
 	ok, why := true, ""
 	switch story {
 	case "aborted_by_sender":
-		ok = v == "quit_mid_transaction"
+		ok = v == string(ending.QuitMidTransaction)
 		why = "the log says the sender aborted (QUIT inside a transaction) but the capture shows " + v
 	case "receiving_aborted", "lost":
 		ok = !quit
 		why = "the log says the connection was lost (no QUIT) but the capture shows " + v
 	case "close":
-		ok = quit || strings.HasPrefix(v, "server_") || v == "tls_end" || v == "handshake_failed"
+		ok = quit || fam == ending.FamilyServer || fam == ending.FamilyTLS || fam == ending.FamilyHandshake
 		why = "the log says an orderly close but the capture shows " + v
 	}
-	if v == "undetermined" || v == "capture_ended" {
+	if fam == ending.FamilyOpen {
 		return
 	}
 	refs.Consistent = &ok
