@@ -127,18 +127,24 @@ func TestDegradedCaptures(t *testing.T) {
 				}
 				for _, r := range rs {
 					honest := r.Ending.Verdict == want.Verdict || r.Ending.Verdict == "undetermined"
-					if name == "lost3" && r.Ending.Confidence == "low" {
+					lowGuess := !honest && r.Ending.Confidence == "low"
+					if lowGuess {
 						honest = true // a low-confidence guess is not a confident wrong verdict
 					}
 					outcome := "right"
 					switch {
 					case r.Ending.Verdict == "undetermined":
 						outcome = "undetermined"
+					case lowGuess:
+						outcome = "wrong, low confidence"
 					case !honest:
 						outcome = "WRONG"
 					}
 					if outcome == "WRONG" && knownGap[name] != "" {
 						outcome = "WRONG (known gap: " + knownGap[name] + ")"
+						honest = true
+					} else if outcome == "WRONG" && want.KnownGap != "" {
+						outcome = "WRONG (known gap of the scenario: " + want.KnownGap + ")"
 						honest = true
 					}
 					count[name+" "+outcome]++

@@ -110,7 +110,9 @@ func baseFlags(r *record) []string {
 // (from the catalogue).
 func consequences(f *facts, e *smtpstate.Ending) {
 	v := Verdict(e.Verdict)
-	if open := f.openTx; open != nil && v != CaptureEnded {
+	// "Message lost" is a claim: never made when the verdict itself is
+	// undetermined.
+	if open := f.openTx; open != nil && v != CaptureEnded && v != Undetermined {
 		e.MessageLost = open.DataCmd != "" && open.Outcome == "open"
 		e.DuplicateRisk = open.EndFrame != 0 && open.FinalReply == "" && open.Outcome == "open"
 	}

@@ -271,7 +271,10 @@ func TestDowngrades(t *testing.T) {
 			r.Client = smtpstate.DirFacts{Packets: 3, SYNs: 3, SYNFrame: 1, FirstTS: at(0)}
 		}},
 		{"capture_loss", func(r *smtpstate.Record) {
+			// A QUIT and its 221 seen: the ending is known, but bytes are
+			// missing from the capture.
 			r.Client.AckedUnseen = 10
+			r.Quit = &smtpstate.Exchange{Cmd: "QUIT", CmdFrame: 20, CmdTS: at(9.1), Reply: "221 bye", ReplyFrame: 21, ReplyTS: at(9.2)}
 			r.Server.FIN = &smtpstate.Segment{Frame: 29, TS: at(9.5), TTL: 58}
 		}},
 		{"tls_opaque", func(r *smtpstate.Record) {
@@ -310,4 +313,15 @@ func TestClassifyJSON(t *testing.T) {
 		gj, _ := json.Marshal(got)
 		assert.JSONEq(t, string(wj), string(gj), rw.rule)
 	}
+}
+
+// TestQuitGapWithout221: a QUIT without its 221 after a gap decides nothing.
+func TestQuitGapWithout221(t *testing.T) {
+	r := base()
+	r.Quit = &smtpstate.Exchange{Cmd: "QUIT", CmdFrame: 20, CmdTS: at(9.1)}
+	r.Anomalies = []string{"gap_in_commands"}
+	r.Client.FIN = &smtpstate.Segment{Frame: 22, TS: at(9.3), TTL: 63}
+	e := Classify(r, DefaultParams)
+	assert.Equal(t, "undetermined", e.Verdict, e.Reason)
+	assert.False(t, e.MessageLost, "no MESSAGE LOST on an undetermined session")
 }

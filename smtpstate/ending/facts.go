@@ -159,8 +159,13 @@ func quitKind(r *record) Verdict {
 	if len(r.Trans) == 0 {
 		return QuitNoTransaction
 	}
-	switch r.Trans[len(r.Trans)-1].Outcome {
+	switch t := &r.Trans[len(r.Trans)-1]; t.Outcome {
 	case "quit", "open":
+		if refused(t) {
+			// Every recipient (or the sender) was refused: the server
+			// refused the transaction, the client did not abandon it.
+			return QuitAfterRejection
+		}
 		return QuitMidTransaction
 	case "accepted":
 		return QuitAfterMessage
@@ -253,3 +258,20 @@ func hasFlag(fs []string, f string) bool {
 func hasAnomaly(r *record, a string) bool { return hasFlag(r.Anomalies, a) }
 
 func hasExt(r *record, x string) bool { return hasFlag(r.Extensions, x) }
+
+// refused: the transaction's MAIL, or every one of its recipients, was
+// refused with a 4xx/5xx, and no DATA was accepted.
+func refused(t *smtpstate.Transaction) bool {
+	if c := replyCode(t.MailReply); c >= 400 {
+		return true
+	}
+	if len(t.Rcpts) == 0 || t.DataCmd != "" && replyCode(t.DataReply) < 400 && t.DataReply != "" {
+		return false
+	}
+	for _, rc := range t.Rcpts {
+		if c := replyCode(rc.Reply); c < 400 {
+			return false
+		}
+	}
+	return true
+}

@@ -17,6 +17,10 @@ type Rule struct {
 //	silent drop  an unacknowledged retransmission run before any close
 //	quit         a QUIT before the first close explains the close
 //	open         no FIN or RST at all
+//	loss         no QUIT, and the client's bytes (or FIN) are missing before
+//	             the close: nothing decides
+//	firewall     the server's timeout notice met a firewall that had already
+//	             forgotten the connection (RST in the client's name, or DROP)
 //	server       the server announced the end (421, unsolicited 4xx/5xx), or
 //	             sent the first FIN outside TLS
 //	rst          a RST was the first close: its origin score decides whose
@@ -68,6 +72,14 @@ var Rules = []Rule{
 	{"open_at_end", "no FIN or RST: the capture ends with the session open (capture_ended)",
 		func(f *facts) bool { return f.firstClose == nil }, thenOpenAtEnd},
 
+	{"quit_inferred", "no QUIT in the capture, but the server's 221 answers one: the QUIT was lost (quit_*, medium)",
+		quitInferred, thenQuitInferred},
+	{"close_after_client_loss", "no QUIT seen, but bytes the client sent are missing before the close: a QUIT may be among them (undetermined)",
+		closeAfterClientLoss, thenCloseAfterClientLoss},
+	{"idle_expiry_answered", "the server's closing reply after an idle client drew a RST in the client's name that the client did not send (firewall_idle_expiry)",
+		idleExpiryAnswered, thenIdleExpiryAnswered},
+	{"idle_expiry_dropped", "the server's closing reply or FIN after an idle client was never acknowledged, the client silent (firewall_idle_expiry by DROP)",
+		idleExpiryDropped, thenIdleExpiryDropped},
 	{"server_timeout", "the server ended after an idle client: timeout text or a matched timer (server_timeout)",
 		func(f *facts) bool { return serverEnds(f) && serverTimedOut(f) }, thenServerTimeout},
 	{"server_close_reply", "the server refused with 4xx/5xx and closed (server_close_reply)",

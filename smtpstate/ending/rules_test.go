@@ -74,7 +74,7 @@ var ruleRows = []row{
 	{"server_only_timeout", func(r *smtpstate.Record) {
 		r.Client = smtpstate.DirFacts{}
 		unsolicited(r, "421 4.4.2 mx Error: timeout exceeded")
-	}, ServerTimeout, "server", "medium"},
+	}, ServerTimeout, "server", "low"},
 	{"server_only_221", func(r *smtpstate.Record) {
 		r.Client = smtpstate.DirFacts{}
 		r.LastReplyAt = &smtpstate.Exchange{Reply: "221 bye", ReplyFrame: 21}
@@ -91,11 +91,11 @@ var ruleRows = []row{
 	{"silent_drop", func(r *smtpstate.Record) {
 		r.Client.RetransRun = &smtpstate.Run{Seq: 7, Count: 5, FirstFrame: 20, Span: 6.3}
 	}, SilentDrop, "middlebox", "medium"},
-	{"quit_gap", func(r *smtpstate.Record) {
+	{"quit_gap", func(r *smtpstate.Record) { // QUIT and 221 seen after the gap: the ending is known
 		quit221(r)
 		r.Anomalies = []string{"gap_in_commands"}
 		r.Client.FIN = &smtpstate.Segment{Frame: 22, TS: at(9.3), TTL: 63}
-	}, Undetermined, "client", "low"},
+	}, QuitMidTransaction, "client", "high"},
 	{"quit_no_wait", func(r *smtpstate.Record) {
 		r.Quit = &smtpstate.Exchange{Cmd: "QUIT", CmdFrame: 20, CmdTS: at(9.1)}
 		r.Client.FIN = &smtpstate.Segment{Frame: 21, TS: at(9.2), TTL: 63}
@@ -112,6 +112,27 @@ var ruleRows = []row{
 	{"evicted", func(r *smtpstate.Record) { r.EndReason = "evicted" }, Undetermined, "unknown", "low"},
 	{"reused", func(r *smtpstate.Record) { r.EndReason = "reused" }, Undetermined, "unknown", "low"},
 	{"open_at_end", func(r *smtpstate.Record) {}, CaptureEnded, "unknown", "high"},
+	{"quit_inferred", func(r *smtpstate.Record) {
+		r.Client.AckedUnseen = 6 // "QUIT\r\n", lost by the capture
+		r.LastReplyAt = &smtpstate.Exchange{Reply: "221 2.0.0 Bye", ReplyFrame: 28, ReplyTS: at(9.4)}
+		r.Server.FIN = &smtpstate.Segment{Frame: 29, TS: at(9.5), TTL: 58}
+	}, QuitMidTransaction, "client", "medium"},
+	{"close_after_client_loss", func(r *smtpstate.Record) {
+		r.Client.AckedUnseen = 10 // the client's QUIT, say, lost by the capture
+		r.Server.FIN = &smtpstate.Segment{Frame: 29, TS: at(9.5), TTL: 58}
+	}, Undetermined, "unknown", "low"},
+	{"idle_expiry_answered", func(r *smtpstate.Record) {
+		r.Client.LastDataTS = at(1) // idle 8 s
+		unsolicited(r, "421 4.4.2 mx Error: timeout exceeded")
+		r.Client.RSTs = []smtpstate.RST{{Frame: 30, TS: at(9.45), TTL: 255, SeqKnown: true, IPIDKnown: true, IPIDStep: 30000}}
+		r.RespP = 25
+	}, FirewallIdleExpiry, "middlebox", "medium"},
+	{"idle_expiry_dropped", func(r *smtpstate.Record) {
+		r.Client.LastDataTS = at(1)
+		unsolicited(r, "421 4.4.2 mx Error: timeout exceeded")
+		r.Server.FIN = &smtpstate.Segment{Frame: 29, TS: at(9.5), TTL: 58}
+		r.Server.RetransRun = &smtpstate.Run{Seq: 900, Count: 6, FirstFrame: 31, Span: 13.4}
+	}, FirewallIdleExpiry, "middlebox", "medium"},
 	{"server_timeout", func(r *smtpstate.Record) {
 		unsolicited(r, "421 4.4.2 mx Error: timeout exceeded")
 		r.Server.FIN = &smtpstate.Segment{Frame: 29, TS: at(9.5), TTL: 58}

@@ -64,6 +64,16 @@ func quitConfidence(f *facts, conf string) string {
 func thenQuitGap(f *facts) Decision {
 	e, _, flags := quitEvidence(f)
 	e.add(0, noTS, "%d bytes missing from the capture broke the command/reply sequence", f.r.MissedBytes)
+	if replyCode(f.r.Quit.Reply) == 221 {
+		// A gap earlier in the session does not hide a QUIT and its 221
+		// seen after it: the ending is known; only the message's fate is
+		// uncertain.
+		d := decision(f.quitKind, "client", "quit", "high", quitReasons[f.quitKind]+"; message: unknown (capture loss earlier in the session)")
+		d.RunnerUp = "the transactions' outcomes are read through capture loss"
+		d.Confirm = "the server's log for this connection (queue id or MID)"
+		d.Flags = appendFlag(flags, "message_fate_unknown")
+		return d.with(e)
+	}
 	d := decision(Undetermined, "client", "quit", "low", "the client quit, but bytes missing from the capture hide whether its transaction was completed")
 	d.RunnerUp = string(f.quitKind)
 	d.Confirm = "the server's log for this connection (queue id or MID)"

@@ -92,7 +92,11 @@ func thenServerOnlyTimeout(f *facts) Decision {
 	la := f.lastReply
 	e := oneSidedEvidence(f)
 	e.add(la.ReplyFrame, la.ReplyTS, "server replied %q", la.Reply)
-	d := decision(ServerTimeout, "server", "timeout", "medium", "the server announced a timeout and closed (one direction captured)")
+	// Low: whether the client's side still existed (a firewall may have
+	// forgotten the connection before the server's timer) is in the
+	// direction the capture lacks.
+	d := decision(ServerTimeout, "server", "timeout", "low", "the server announced a timeout and closed (one direction captured)")
+	d.RunnerUp = "firewall_idle_expiry: a firewall that had already forgotten the connection answered or dropped the server's notice"
 	return oneSided(f, d, e)
 }
 
