@@ -203,6 +203,8 @@ func (c *Conn) Finish(reason string, captureEnd time.Time) *Record {
 		r.TLSInfo.ClientRecords, r.TLSInfo.ClientBytes, r.TLSInfo.ClientAlerts = c.tls.records, c.tls.bytes, c.tls.alerts
 		r.TLSInfo.ServerRecords, r.TLSInfo.ServerBytes, r.TLSInfo.ServerAlerts = c.tlsSrv.records, c.tlsSrv.bytes, c.tlsSrv.alerts
 		r.TLSInfo.Garbled = c.tls.garbled || c.tlsSrv.garbled
+		r.TLSInfo.ClientTail, r.TLSInfo.ServerTail = c.tls.last(), c.tlsSrv.last()
+		r.TLSInfo.ClientMinApp, r.TLSInfo.ServerMinApp = c.tls.minApp, c.tlsSrv.minApp
 		switch {
 		case c.tls.lastAt.IsZero() && c.tlsSrv.lastAt.IsZero():
 		case c.tls.lastAt.After(c.tlsSrv.lastAt):

@@ -231,6 +231,23 @@ type TLSFacts struct {
 	LastRecordFrom string `json:"last_record_from,omitempty"`
 	// Garbled is set when bytes did not parse as TLS records.
 	Garbled bool `json:"garbled,omitempty"`
+	// ClientTail, ServerTail are the last record headers of each side
+	// (type, length, frame): the shape of the last commands and replies.
+	ClientTail []TLSRecord `json:"client_tail,omitempty"`
+	ServerTail []TLSRecord `json:"server_tail,omitempty"`
+	// ClientMinApp, ServerMinApp: the shortest application-data record of
+	// each side after its first two (a short command or reply plus the
+	// cipher suite's fixed overhead); 0 if none.
+	ClientMinApp int `json:"client_min_app,omitempty"`
+	ServerMinApp int `json:"server_min_app,omitempty"`
+}
+
+// TLSRecord is one TLS record header as seen on the wire.
+type TLSRecord struct {
+	Type  uint8  `json:"type"` // 20 CCS, 21 alert, 22 handshake, 23 application data
+	Len   int    `json:"len"`
+	Frame uint64 `json:"frame"`
+	TS    Time   `json:"ts"`
 }
 
 // DirFacts are the TCP facts of one direction.

@@ -64,7 +64,7 @@ func (c *Conn) clientBytes(b []byte, frame uint64, ts time.Time) {
 	for len(b) > 0 {
 		switch c.mode {
 		case modeTLS:
-			c.tls.feed(b, ts)
+			c.tls.feed(b, frame, ts)
 			return
 		case modeIgnore:
 			return
@@ -101,7 +101,7 @@ func (c *Conn) clientBytes(b []byte, frame uint64, ts time.Time) {
 					head := append([]byte(nil), c.cli.buf...) // at most one byte
 					c.cli.reset()
 					c.update(&pendingCmd{verb: vTLS, arg: mode}, nil)
-					c.tls.feed(head, ts)
+					c.tls.feed(head, frame, ts)
 					continue
 				}
 			}
@@ -147,7 +147,7 @@ func (c *Conn) tlsStart(b []byte) (tls, wait bool) {
 func (c *Conn) serverBytes(b []byte, frame uint64, ts time.Time) {
 	for len(b) > 0 {
 		if c.mode == modeTLS {
-			c.tlsSrv.feed(b, ts)
+			c.tlsSrv.feed(b, frame, ts)
 			return
 		}
 		if c.mode == modeIgnore {
@@ -298,9 +298,19 @@ type tlsScanner struct {
 	alerts  int
 	lastAt  time.Time
 	garbled bool
+	// the last records' headers (a ring) and the shortest application-data
+	// record after the first two: the size of a short command or reply
+	// plus the cipher suite's fixed overhead
+	tail   [tlsTail]TLSRecord
+	tailN  int
+	appN   int
+	minApp int
 }
 
-func (t *tlsScanner) feed(b []byte, ts time.Time) {
+// tlsTail is how many of the last TLS records per direction are kept.
+const tlsTail = 6
+
+func (t *tlsScanner) feed(b []byte, frame uint64, ts time.Time) {
 	t.bytes += int64(len(b))
 	t.lastAt = ts
 	for len(b) > 0 && !t.garbled {
@@ -330,6 +340,15 @@ func (t *tlsScanner) feed(b []byte, ts time.Time) {
 			t.alerts++
 		}
 		t.rem = int64(t.hdr[3])<<8 | int64(t.hdr[4])
+		t.tail[t.tailN%tlsTail] = TLSRecord{Type: typ, Len: int(t.rem), Frame: frame, TS: Time{ts}}
+		t.tailN++
+		if typ == 23 {
+			// The first two application-data records may carry the
+			// encrypted handshake (TLS 1.3): not a command's size.
+			if t.appN++; t.appN > 2 && (t.minApp == 0 || int(t.rem) < t.minApp) {
+				t.minApp = int(t.rem)
+			}
+		}
 	}
 }
 
@@ -343,3 +362,13 @@ func (t *tlsScanner) skip(n int64) {
 }
 
 func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+// last returns the kept records, oldest first.
+func (t *tlsScanner) last() []TLSRecord {
+	n := min(t.tailN, tlsTail)
+	out := make([]TLSRecord, 0, n)
+	for i := t.tailN - n; i < t.tailN; i++ {
+		out = append(out, t.tail[i%tlsTail])
+	}
+	return out
+}

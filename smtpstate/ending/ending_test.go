@@ -315,8 +315,14 @@ func TestClassifyJSON(t *testing.T) {
 	}
 }
 
-// TestQuitGapWithout221: a QUIT without its 221 after a gap decides nothing.
+// TestQuitGapWithout221: a QUIT without its 221 after a gap decides nothing;
+// with its 221 but an open transaction, the message's fate is unknown.
 func TestQuitGapWithout221(t *testing.T) {
+	r0 := base()
+	r0.Quit = &smtpstate.Exchange{Cmd: "QUIT", CmdFrame: 20, CmdTS: at(9.1), Reply: "221 bye", ReplyFrame: 21, ReplyTS: at(9.2)}
+	r0.Anomalies = []string{"gap_in_commands"}
+	r0.Client.FIN = &smtpstate.Segment{Frame: 22, TS: at(9.3), TTL: 63}
+	assert.Equal(t, "undetermined", Classify(r0, DefaultParams).Verdict, "quit_mid_transaction would claim the message's fate")
 	r := base()
 	r.Quit = &smtpstate.Exchange{Cmd: "QUIT", CmdFrame: 20, CmdTS: at(9.1)}
 	r.Anomalies = []string{"gap_in_commands"}

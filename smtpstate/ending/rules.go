@@ -105,8 +105,13 @@ var Rules = []Rule{
 	{"endpoint_rst", "the RST's sender is its address's host (client_rst, server_rst)",
 		firstRST, thenEndpointRST},
 
+	{"tls_quit", "inside TLS, a command-sized client record, a short server record and the server's FIN: QUIT/221 (quit_*, medium)",
+		func(f *facts) bool {
+			_, _, _, ok := tlsQuit(f)
+			return f.r.PhaseAtEnd == stateTLS && tlsStarted(f) && ok
+		}, thenTLSQuit},
 	{"tls_end", "a FIN inside TLS (tls_end)",
-		func(f *facts) bool { return f.r.PhaseAtEnd == stateTLS }, thenTLSEnd},
+		func(f *facts) bool { return f.r.PhaseAtEnd == stateTLS && tlsStarted(f) }, thenTLSEnd},
 	{"client_fin", "the client closed without QUIT (client_fin_no_quit)",
 		func(f *facts) bool { return f.firstClose.dir == fromClient }, thenClientFIN},
 }

@@ -91,11 +91,12 @@ var ruleRows = []row{
 	{"silent_drop", func(r *smtpstate.Record) {
 		r.Client.RetransRun = &smtpstate.Run{Seq: 7, Count: 5, FirstFrame: 20, Span: 6.3}
 	}, SilentDrop, "middlebox", "medium"},
-	{"quit_gap", func(r *smtpstate.Record) { // QUIT and 221 seen after the gap: the ending is known
+	{"quit_gap", func(r *smtpstate.Record) { // QUIT, 221 and the final reply seen after the gap: known
 		quit221(r)
 		r.Anomalies = []string{"gap_in_commands"}
+		r.Trans[0].Outcome, r.Trans[0].FinalReply = "accepted", "250 ok"
 		r.Client.FIN = &smtpstate.Segment{Frame: 22, TS: at(9.3), TTL: 63}
-	}, QuitMidTransaction, "client", "high"},
+	}, QuitAfterMessage, "client", "high"},
 	{"quit_no_wait", func(r *smtpstate.Record) {
 		r.Quit = &smtpstate.Exchange{Cmd: "QUIT", CmdFrame: 20, CmdTS: at(9.1)}
 		r.Client.FIN = &smtpstate.Segment{Frame: 21, TS: at(9.2), TTL: 63}
@@ -114,9 +115,10 @@ var ruleRows = []row{
 	{"open_at_end", func(r *smtpstate.Record) {}, CaptureEnded, "unknown", "high"},
 	{"quit_inferred", func(r *smtpstate.Record) {
 		r.Client.AckedUnseen = 6 // "QUIT\r\n", lost by the capture
+		r.Trans[0].Outcome, r.Trans[0].FinalReply = "accepted", "250 ok"
 		r.LastReplyAt = &smtpstate.Exchange{Reply: "221 2.0.0 Bye", ReplyFrame: 28, ReplyTS: at(9.4)}
 		r.Server.FIN = &smtpstate.Segment{Frame: 29, TS: at(9.5), TTL: 58}
-	}, QuitMidTransaction, "client", "medium"},
+	}, QuitAfterMessage, "client", "medium"},
 	{"close_after_client_loss", func(r *smtpstate.Record) {
 		r.Client.AckedUnseen = 10 // the client's QUIT, say, lost by the capture
 		r.Server.FIN = &smtpstate.Segment{Frame: 29, TS: at(9.5), TTL: 58}
@@ -161,8 +163,17 @@ var ruleRows = []row{
 	{"endpoint_rst", func(r *smtpstate.Record) {
 		r.Server.RSTs = []smtpstate.RST{{Frame: 30, TS: at(9.5), TTL: 58, HasACK: true, SeqKnown: true, IPID: 9001, TriggerDelay: 0.5}}
 	}, ServerRST, "server", "high"},
-	{"tls_end", func(r *smtpstate.Record) {
+	{"tls_quit", func(r *smtpstate.Record) { // the lab's starttls_quit record sizes (TLS 1.3, overhead 17)
+		r.PhaseAtEnd, r.TLS, r.Trans = smtpstate.StateTLS, true, nil
+		r.TLSInfo = &smtpstate.TLSFacts{ClientRecords: 9, ServerRecords: 14, ClientMinApp: 23, ServerMinApp: 19,
+			ClientTail: []smtpstate.TLSRecord{{Type: 23, Len: 23, Frame: 23, TS: at(9.0)}, {Type: 23, Len: 287, Frame: 25, TS: at(9.01)}, {Type: 23, Len: 23, Frame: 27, TS: at(9.2)}},
+			ServerTail: []smtpstate.TLSRecord{{Type: 23, Len: 54, Frame: 26, TS: at(9.1)}, {Type: 23, Len: 32, Frame: 28, TS: at(9.21)}, {Type: 23, Len: 19, Frame: 29, TS: at(9.22)}}}
+		r.Server.FIN = &smtpstate.Segment{Frame: 29, TS: at(9.22), TTL: 58}
+	}, QuitAfterMessage, "client", "medium"},
+	{"tls_end", func(r *smtpstate.Record) { // a FIN after large client records: no QUIT shape
 		r.PhaseAtEnd, r.TLS = smtpstate.StateTLS, true
+		r.TLSInfo = &smtpstate.TLSFacts{ClientRecords: 9, ServerRecords: 6, ClientMinApp: 23,
+			ClientTail: []smtpstate.TLSRecord{{Type: 23, Len: 23, Frame: 10, TS: at(8)}, {Type: 23, Len: 16401, Frame: 11, TS: at(8.5)}}}
 		r.Client.FIN = &smtpstate.Segment{Frame: 12, TS: at(9), TTL: 63}
 	}, TLSEnd, "client", "medium"},
 	{"client_fin", func(r *smtpstate.Record) {

@@ -66,13 +66,20 @@ func thenQuitGap(f *facts) Decision {
 	e.add(0, noTS, "%d bytes missing from the capture broke the command/reply sequence", f.r.MissedBytes)
 	if replyCode(f.r.Quit.Reply) == 221 {
 		// A gap earlier in the session does not hide a QUIT and its 221
-		// seen after it: the ending is known; only the message's fate is
-		// uncertain.
-		d := decision(f.quitKind, "client", "quit", "high", quitReasons[f.quitKind]+"; message: unknown (capture loss earlier in the session)")
-		d.RunnerUp = "the transactions' outcomes are read through capture loss"
-		d.Confirm = "the server's log for this connection (queue id or MID)"
-		d.Flags = appendFlag(flags, "message_fate_unknown")
-		return d.with(e)
+		// seen after it: the ending is known. The verdicts that say
+		// nothing of the message hold; one that names the message's fate
+		// holds only when the last transaction's final reply was seen.
+		switch {
+		case quitNoWait(f):
+			return thenQuitNoWait(f)
+		case rstAfterQuit(f) != nil:
+			return thenQuitThenRST(f)
+		case (f.quitKind == QuitAfterMessage || f.quitKind == QuitAfterRejection) && len(f.r.Trans) > 0 && f.r.Trans[len(f.r.Trans)-1].FinalReply != "":
+			d := decision(f.quitKind, "client", "quit", "high", quitReasons[f.quitKind]+" (its final reply is in the capture; bytes were lost earlier in the session)")
+			d.Confirm = "the server's log for this connection (queue id or MID)"
+			d.Flags = flags
+			return d.with(e)
+		}
 	}
 	d := decision(Undetermined, "client", "quit", "low", "the client quit, but bytes missing from the capture hide whether its transaction was completed")
 	d.RunnerUp = string(f.quitKind)
@@ -231,6 +238,12 @@ func thenTLSEnd(f *facts) Decision {
 	conf := "medium"
 	if r.Client.Packets == 0 || r.Server.Packets == 0 {
 		conf = "low"
+	}
+	if r.MissedBytes > 0 || r.TLSInfo != nil && r.TLSInfo.Garbled {
+		// Bytes lost inside TLS break the record sizes that could have
+		// shown a QUIT.
+		conf = "low"
+		why += "; bytes lost inside TLS hide the records' sizes"
 	}
 	d := decision(TLSEnd, fc.dir.String(), "fin", conf, why)
 	// "client_fin"/"server_fin" name the mechanism, not a verdict.

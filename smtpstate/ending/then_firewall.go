@@ -2,6 +2,8 @@ package ending
 
 import (
 	"fmt"
+
+	"github.com/smtpcap/smtpcap/smtpstate"
 )
 
 // The firewall seen from the server (the capture an appliance takes of
@@ -105,14 +107,53 @@ func quitInferred(f *facts) bool {
 }
 
 func thenQuitInferred(f *facts) Decision {
-	la := f.lastReply
-	d := decision(f.quitKind, "client", "quit", "medium", quitReasons[f.quitKind]+" (QUIT inferred from the server's 221: the command itself is in bytes the capture lost)")
+	la, fc := f.lastReply, f.firstClose
+	v, who, why := f.quitKind, "client", quitReasons[f.quitKind]
+	switch {
+	case fc != nil && fc.dir == fromClient && fc.frame < la.ReplyFrame:
+		v, why = QuitNoWait, "the client sent QUIT and closed without waiting for the 221"
+	case firstRSTAfter(f, la.ReplyFrame) != nil:
+		x := firstRSTAfter(f, la.ReplyFrame)
+		v, who, why = QuitThenRST, x.d.String(), "QUIT was exchanged, then the "+x.d.String()+" reset the connection: a normal abortive close, not a failure"
+	case len(f.r.Trans) == 0 && f.r.Client.GapBytes+f.r.Client.AckedUnseen <= 6:
+		// nothing but the QUIT itself can be in the lost bytes
+	case (v == QuitAfterMessage || v == QuitAfterRejection) && f.r.Trans[len(f.r.Trans)-1].FinalReply != "":
+	default:
+		d := decision(Undetermined, "client", "quit", "low", "the client quit (its QUIT was lost by the capture; the server's 221 answers it), but the lost bytes hide what became of its message")
+		d.ev(la.ReplyFrame, la.ReplyTS, "server replied %q to a QUIT the capture does not hold", la.Reply)
+		d.RunnerUp = string(f.quitKind)
+		d.Confirm = "the server's log for this connection (queue id or MID)"
+		return d
+	}
+	d := decision(v, who, "quit", "medium", why+" (QUIT inferred from the server's 221: the command itself is in bytes the capture lost)")
 	d.ev(la.ReplyFrame, la.ReplyTS, "server replied %q to a QUIT the capture does not hold", la.Reply)
-	if fc := f.firstClose; fc != nil {
+	if fc != nil {
 		d.ev(fc.frame, fc.ts, "first close: %s from the %s", fc.kind, fc.dir)
 	}
 	d.Flags = []string{"inferred_from_reply"}
 	d.RunnerUp = "a server that sent 221 without a QUIT (never seen in practice)"
 	d.Confirm = "the server's log (quit=1 in Postfix's disconnect line)"
 	return d
+}
+
+// firstRSTAfter is the first RST of either side after frame.
+func firstRSTAfter(f *facts, frame uint64) *struct {
+	d dir
+	x smtpstate.RST
+} {
+	var best *struct {
+		d dir
+		x smtpstate.RST
+	}
+	for _, d := range []dir{fromClient, fromServer} {
+		for _, x := range dirOf(f.r, d).RSTs {
+			if x.Frame > frame && (best == nil || x.Frame < best.x.Frame) {
+				best = &struct {
+					d dir
+					x smtpstate.RST
+				}{d, x}
+			}
+		}
+	}
+	return best
 }
