@@ -65,7 +65,7 @@ var (
 // against it (TestREADMEVerdicts).
 var Catalogue = []Info{
 	{QuitAfterMessage, FamilyQuit, "QUIT/221 after the last message was accepted", esaClose, esaClose},
-	{QuitAfterRejection, FamilyQuit, "QUIT/221 after the transaction was refused", esaClose, esaClose},
+	{QuitAfterRejection, FamilyQuit, `QUIT/221 after the transaction was refused — with its MID still open (every RCPT refused) the ESA logs "Receiving aborted by sender"`, esaClose, esaBySender},
 	{QuitNoTransaction, FamilyQuit, "QUIT/221 without a message", esaClose, esaClose},
 	{QuitMidTransaction, FamilyQuit, `QUIT inside a transaction — the ESA logs "Receiving aborted by sender"`, esaBySender, esaBySender},
 	{QuitThenRST, FamilyQuit, "QUIT/221, then a RST: a normal abortive close of many clients", esaClose, esaClose},

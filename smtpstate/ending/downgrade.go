@@ -124,7 +124,9 @@ func consequences(f *facts, e *smtpstate.Ending) {
 	// the client had abandoned it with QUIT; otherwise only an open one
 	// shows as aborted.
 	open := f.messageOpen
-	if v == ServerCloseReply || v == ServerTimeout {
+	if v == ServerCloseReply || v == ServerTimeout || v == QuitAfterRejection {
+		// A refused transaction left open until QUIT is aborted by the
+		// sender in the ESA's words (FORMAT.md: a QUIT with a MID open).
 		open = f.openTx != nil
 	}
 	e.ESAExpect = info.ESA

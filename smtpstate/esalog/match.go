@@ -322,7 +322,9 @@ func consistency(r *smtpstate.Record, c *Conn, refs *smtpstate.ESARefs) {
 	ok, why := true, ""
 	switch story {
 	case "aborted_by_sender":
-		ok = v == string(ending.QuitMidTransaction)
+		// A transaction whose recipients were all refused stays open
+		// until the QUIT: the ESA logs that as aborted by the sender too.
+		ok = v == string(ending.QuitMidTransaction) || v == string(ending.QuitAfterRejection)
 		why = "the log says the sender aborted (QUIT inside a transaction) but the capture shows " + v
 	case "receiving_aborted", "lost":
 		ok = !quit
