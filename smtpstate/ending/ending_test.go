@@ -54,9 +54,12 @@ func TestClassifyCases(t *testing.T) {
 			r.Trans[0].Outcome = "quit"
 			r.Server.FIN = &smtpstate.Segment{Frame: 22, TS: at(9.3), TTL: 58}
 		}, nil, QuitMidTransaction, "client", "high", ""},
+		// A no-state reply from the client's host mid-session without a FIN
+		// before it: the connection was reset on the client's side of the
+		// path (issue 11), the client's own reset is the runner-up.
 		{"client RST, no ACK: a no-state reply", func(r *smtpstate.Record) {
 			r.Client.RSTs = []smtpstate.RST{{Frame: 30, TS: at(20), TTL: 63, SeqKnown: true}}
-		}, nil, ClientRST, "client", "high", ""},
+		}, nil, MiddleboxRST, "middlebox", "medium", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

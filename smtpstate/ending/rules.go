@@ -102,6 +102,8 @@ var Rules = []Rule{
 			o := f.rstOrigin
 			return firstRST(f) && (f.rstMargin >= marginInconclusive || o.Middlebox >= strongMiddlebox && f.rstMargin >= conflictFloor)
 		}, thenRSTInconclusive},
+	{"client_side_reset", "the client's host answers with a no-state RST mid-session without having sent a FIN: reset on its side of the path (middlebox_rst, medium)",
+		clientSideReset, thenClientSideReset},
 	{"endpoint_rst", "the RST's sender is its address's host (client_rst, server_rst)",
 		firstRST, thenEndpointRST},
 

@@ -160,6 +160,9 @@ var ruleRows = []row{
 	{"rst_inconclusive", func(r *smtpstate.Record) { // F7 against an equal TTL
 		r.Server.RSTs = []smtpstate.RST{{Frame: 30, TS: at(9.5), TTL: 58, HasACK: true, SeqKnown: true, IPID: 9001, TriggerDelay: 0.0001}}
 	}, Undetermined, "unknown", "low"},
+	{"client_side_reset", func(r *smtpstate.Record) { // the lab's fw_reject_content at the server
+		r.Client.RSTs = []smtpstate.RST{{Frame: 30, TS: at(20), TTL: 63, SeqKnown: true}}
+	}, MiddleboxRST, "middlebox", "medium"},
 	{"endpoint_rst", func(r *smtpstate.Record) {
 		r.Server.RSTs = []smtpstate.RST{{Frame: 30, TS: at(9.5), TTL: 58, HasACK: true, SeqKnown: true, IPID: 9001, TriggerDelay: 0.5}}
 	}, ServerRST, "server", "high"},

@@ -157,3 +157,26 @@ func firstRSTAfter(f *facts, frame uint64) *struct {
 	}
 	return best
 }
+
+// A reset that only the client received: mid-session the client's host
+// answers the server with a no-state RST (no ACK: it has no connection any
+// more), without ever having sent a FIN. A client whose process died sends
+// FIN (its kernel closes the socket); a host that vanished sends nothing;
+// a host that lost the connection this way was reset by something on its
+// side of the path, a RST the server never saw.
+func clientSideReset(f *facts) bool {
+	fc, r := f.firstClose, f.r
+	return firstRST(f) && fc.dir == fromClient && !fc.rst.HasACK && r.Client.FIN == nil &&
+		r.Server.Packets > 0 && r.PhaseAtEnd != smtpstate.StateClosed && f.rstMargin < marginMiddlebox
+}
+
+func thenClientSideReset(f *facts) Decision {
+	fc := f.firstClose
+	d := decision(MiddleboxRST, "middlebox", "rst", "medium",
+		fmt.Sprintf("reset on the client's side of the path; the server never saw it: in phase %s the client's host answered the server with a no-state RST (no ACK) although the client had never closed - its connection had been reset by a middlebox the server's packets do not cross", f.r.PhaseAtEnd))
+	d.ev(fc.frame, fc.ts, "RST without ACK from the client's host (ttl %d): it no longer knows the connection", fc.rst.TTL)
+	d.ev(0, noTS, "no FIN from the client before it (a client whose process dies sends FIN)")
+	d.RunnerUp = string(ClientRST) + ": the client's host itself dropped the connection (a reboot, a socket closed with SO_LINGER 0 unseen)"
+	d.Confirm = "a capture on the client's side of the firewall, or the firewall's log (an IPS or REJECT reset) for this 4-tuple"
+	return rstDecision(f, d)
+}
