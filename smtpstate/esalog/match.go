@@ -337,6 +337,12 @@ func consistency(r *smtpstate.Record, c *Conn, refs *smtpstate.ESARefs) {
 		return
 	}
 	refs.Consistent = &ok
+	// A QUIT inferred inside TLS from record sizes is settled by the log:
+	// an orderly close (no "lost", no abort) says the QUIT was there.
+	if ok && story == "close" && quit && hasString(r.Ending.Flags, "tls_inferred") && r.Ending.Confidence == "medium" {
+		r.Ending.Confidence = "high"
+		r.Ending.Reason += "; the ESA log agrees (ICID close without lost, no message aborted)"
+	}
 	if !ok {
 		refs.Note = strings.TrimPrefix(refs.Note+"; ", "; ") + why
 	}
@@ -361,4 +367,13 @@ func (res *Result) Find(id, mid string) *Conn {
 		}
 	}
 	return nil
+}
+
+func hasString(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
 }
