@@ -64,6 +64,7 @@ type Conn struct {
 	lastRST   *RST // most recent RST, for challenge-ACK detection
 	lastRSTd  Dir
 	msgid     msgIDScanner // Message-ID hook (msgid.go): header block of DATA/BDAT
+	desync    desyncState  // a dialogue that began before the capture (desync.go)
 }
 
 type clientMode uint8

@@ -70,6 +70,10 @@ func (c *Conn) clientLine(frame uint64, ts time.Time) {
 	if c.cli.over {
 		c.anomaly("long_command_line")
 	}
+	if c.desync.on {
+		c.desyncLine(line, frame, ts)
+		return
+	}
 	if c.mode == modeAuth {
 		c.command(&pendingCmd{verb: vAuthLine, name: pendingName[vAuthLine], frame: frame, ts: ts, tx: -1, n: int64(len(line))})
 		return
@@ -327,7 +331,11 @@ func (c *Conn) onReply(frame uint64, ts time.Time) {
 	rp := &c.reply
 	rp.num, rp.frame, rp.ts = replyCode(rp.code), frame, ts
 	code := rp.num
-	if c.rec.Replies == 1 && c.rec.Greeting == "" && (len(c.pending) == 0 || code == 220 || code == 421 || code == 554) {
+	wasOut := c.desync.on
+	if wasOut {
+		c.desyncReply(code, frame, ts) // may queue the command the reply answers
+	}
+	if !wasOut && c.rec.Replies == 1 && c.rec.Greeting == "" && (len(c.pending) == 0 || code == 220 || code == 421 || code == 554) {
 		if len(c.pending) > 0 {
 			c.anomaly("client_spoke_before_greeting")
 		}

@@ -49,6 +49,7 @@ func (c *Conn) Deliver(d Dir, b []byte, frame uint64, ts time.Time) {
 		d = FromServer
 	}
 	c.sawData[d] = true
+	c.desyncStart(d)
 	if d == FromClient {
 		c.clientBytes(b, frame, ts)
 	} else {

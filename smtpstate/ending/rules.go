@@ -107,7 +107,7 @@ var Rules = []Rule{
 	{"endpoint_rst", "the RST's sender is its address's host (client_rst, server_rst)",
 		firstRST, thenEndpointRST},
 
-	{"tls_quit", "inside TLS, a command-sized client record, a short server record and the server's FIN: QUIT/221 (quit_*, medium)",
+	{"tls_quit", "inside TLS, a command-sized client record, a short server record, then the close: QUIT/221 (quit_*, medium)",
 		func(f *facts) bool {
 			_, _, _, ok := tlsQuit(f)
 			return f.r.PhaseAtEnd == stateTLS && tlsStarted(f) && ok

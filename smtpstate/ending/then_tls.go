@@ -31,7 +31,9 @@ const (
 // the records do not show them.
 func tlsQuit(f *facts) (quit, reply smtpstate.TLSRecord, message, ok bool) {
 	t, fc := f.r.TLSInfo, f.firstClose
-	if t == nil || t.Garbled || t.ClientMinApp == 0 || fc == nil || fc.kind != "fin" || fc.dir != fromServer {
+	// The close after the 221 may come from either side first (the client
+	// that read the 221 may close before the server does).
+	if t == nil || t.Garbled || t.ClientMinApp == 0 || fc == nil || fc.kind != "fin" {
 		return quit, reply, false, false
 	}
 	ci := -1
@@ -80,10 +82,10 @@ func thenTLSQuit(f *facts) Decision {
 	if message {
 		why = "the client quit after sending a message (whether it was accepted is encrypted)"
 	}
-	d := decision(v, "client", "quit", "medium", why+"; inferred from TLS record sizes: a command-sized record, a short reply, then the server's FIN")
+	d := decision(v, "client", "quit", "medium", why+"; inferred from TLS record sizes: a command-sized record, a short reply, then the close")
 	d.ev(quit.Frame, quit.TS, "client TLS record of %d bytes, the size of its shortest command (QUIT)", quit.Len)
 	d.ev(reply.Frame, reply.TS, "server TLS record of %d bytes: a short reply (221)", reply.Len)
-	d.ev(f.firstClose.frame, f.firstClose.ts, "server FIN %.3fs later", f.firstClose.ts.Sub(reply.TS.Time).Seconds())
+	d.ev(f.firstClose.frame, f.firstClose.ts, "%s FIN %.3fs later", f.firstClose.dir, f.firstClose.ts.Sub(reply.TS.Time).Seconds())
 	if message {
 		d.ev(0, noTS, "before it, client records longer than a command: a message was sent (its acceptance is encrypted)")
 	}
