@@ -16,12 +16,7 @@ import (
 // normal QUIT.
 func TestCaptureStartsInsideDATA(t *testing.T) {
 	g := newDialogue()
-	g.seg(true, "S", "", 0, false)
-	g.seg(false, "SA", "", 0, false)
-	g.seg(true, "A", "", 0, false)
-	g.seg(false, "PA", "220 mx.example ESMTP\r\n", 0, false)
-	g.seg(true, "PA", "EHLO c.example\r\n", 0, false)
-	g.seg(false, "PA", "250 mx.example\r\n", 0, false)
+	g.open("250 mx.example\r\n")
 	g.seg(true, "PA", "MAIL FROM:<real@sender.example>\r\n", 0, false)
 	g.seg(false, "PA", "250 ok\r\n", 0, false)
 	g.seg(true, "PA", "RCPT TO:<rcpt@dest.example>\r\n", 0, false)

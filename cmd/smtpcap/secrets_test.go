@@ -35,12 +35,7 @@ var authSteps = map[string][]string{
 // packets up to the AUTH command (a capture that starts mid-AUTH).
 func authCapture(steps []string, cut bool) []packet {
 	g := newDialogue()
-	g.seg(true, "S", "", 0, false)
-	g.seg(false, "SA", "", 0, false)
-	g.seg(true, "A", "", 0, false)
-	g.seg(false, "PA", "220 mx.example ESMTP\r\n", 0, false)
-	g.seg(true, "PA", "EHLO c.example\r\n", 0, false)
-	g.seg(false, "PA", "250-mx.example\r\n250 AUTH PLAIN LOGIN XOAUTH2 CRAM-MD5\r\n", 0, false)
+	g.open("250-mx.example\r\n250 AUTH PLAIN LOGIN XOAUTH2 CRAM-MD5\r\n")
 	start := len(g.ps)
 	for _, st := range steps {
 		g.seg(strings.HasPrefix(st, "C:"), "PA", st[2:]+"\r\n", 0, false)
