@@ -156,6 +156,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	var records []*smtpstate.Record
 	pr := newPrinter(of, sel, loc, stdout)
+	fm := newFrameMap(*files)
+	pr.frames = fm.fn()
 	prepare, emit := pr.prepare, pr.emit
 	if keep {
 		prepare = func(r *smtpstate.Record) any { return r }
@@ -172,6 +174,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if !ok {
 			break
 		}
+		fm.add(f)
 		an.Frame(f.Number, f.LinkType, f.CI, f.Data)
 		if i&0xffff == 0 {
 			prog.update()
