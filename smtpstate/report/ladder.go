@@ -81,7 +81,7 @@ func (c *Case) ladder(r *smtpstate.Record, evs []Event) ladder {
 			row.Class += " deciding"
 		}
 		lab := e.Label
-		if e.TTL != 0 {
+		if e.TTL != 0 && (e.Deciding || e.Kind == "syn" || e.Kind == "synack" || e.Kind == "fin" || e.Kind == "rst") {
 			lab += " ttl " + strconv.Itoa(e.TTL)
 		}
 		row.Full = Safe(lab)
