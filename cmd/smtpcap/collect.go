@@ -221,6 +221,8 @@ func (s *collected) label(fromClient bool, p []byte, redact bool) (kind, label s
 		return "cmd", strings.Join(cmds, " | "), safe
 	}
 	var replies []string
+	var firstLine string
+	more := 0
 	off := 0
 	for off < len(p) {
 		end := indexCRLF(p[off:])
@@ -235,10 +237,18 @@ func (s *collected) label(fromClient bool, p []byte, redact bool) (kind, label s
 		code := line[:3]
 		last := len(line) == 3 || line[3] != '-'
 		if !last {
+			if more == 0 {
+				firstLine = line
+			}
+			more++
 			safe = off
-			continue // multi-line: the last line names it
+			continue // multi-line: drawn as its first line and a count
 		}
 		lab := line
+		if more > 0 {
+			lab = firstLine + " (+" + strconv.Itoa(more) + " lines)"
+			more = 0
+		}
 		switch {
 		case code == "334":
 			lab = "334 (challenge not shown)"

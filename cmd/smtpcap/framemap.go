@@ -34,19 +34,25 @@ func newFrameMap(files []string) *frameMap {
 	if len(files) < 2 {
 		return nil
 	}
-	m := &frameMap{local: make([]uint64, len(files))}
+	return &frameMap{local: make([]uint64, len(files)), names: shortNames(files)}
+}
+
+// shortNames names files by their base name, or parent/base where two
+// share a base name (a/server.pcap, b/server.pcap).
+func shortNames(files []string) []string {
 	seen := map[string]int{}
 	for _, f := range files {
 		seen[filepath.Base(f)]++
 	}
+	var names []string
 	for _, f := range files {
 		if seen[filepath.Base(f)] > 1 {
-			m.names = append(m.names, filepath.Join(filepath.Base(filepath.Dir(f)), filepath.Base(f))) // a/server.pcap, b/server.pcap
+			names = append(names, filepath.Join(filepath.Base(filepath.Dir(f)), filepath.Base(f)))
 		} else {
-			m.names = append(m.names, filepath.Base(f))
+			names = append(names, filepath.Base(f))
 		}
 	}
-	return m
+	return names
 }
 
 // add notes one frame as the source returns it.

@@ -99,12 +99,14 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var sb bytes.Buffer
 	_ = sum.Write(&sb, c.Loc)
 	c.Summary = sb.String()
-	for _, f := range *files {
+	names := shortNames(*files)
+	for i, f := range *files {
 		cf, err := hashFile(f)
 		if err != nil {
 			fmt.Fprintf(stderr, "smtpcap report: %v\n", err)
 			return exitError
 		}
+		cf.Name = names[i]
 		c.Files = append(c.Files, cf)
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {

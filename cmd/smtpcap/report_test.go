@@ -86,11 +86,14 @@ func TestReportInBrowser(t *testing.T) {
 	dom := string(chromium(t, "file://"+dir+"/report.html", "--dump-dom"))
 	require.Equal(t, n, strings.Count(dom, `<svg class="ladder"`), "one ladder per session in the DOM")
 	require.Contains(t, dom, `class="a rst deciding"`, "the deciding reset is highlighted")
+	// The screenshot: the middlebox reset alone, header to ladder.
+	one := runReportCmd(t, "-r", lab+"/fw_inject_both/span.pcap", "--verdict", "middlebox_rst")
 	png := filepath.Join(t.TempDir(), "report.png")
-	chromium(t, "file://"+dir+"/report.html", "--screenshot="+png, "--window-size=1000,1400", "--hide-scrollbars")
+	chromium(t, "file://"+one+"/report.html", "--screenshot="+png, "--window-size=900,1900", "--hide-scrollbars")
 	b, err := os.ReadFile(png)
 	require.NoError(t, err)
 	require.True(t, bytes.HasPrefix(b, []byte("\x89PNG")), "a PNG")
+	require.Greater(t, len(b), 20000, "not a blank page")
 	if *update {
 		require.NoError(t, os.WriteFile("testdata/report.png", b, 0o644))
 	}
@@ -142,7 +145,7 @@ func TestReportCannotAttackTheReader(t *testing.T) {
 		for _, a := range regexp.MustCompile(`\s([^\s=]+)=`).FindAllStringSubmatch(m[2], -1) {
 			require.False(t, strings.HasPrefix(strings.ToLower(a[1]), "on"), "event handler %s on <%s>", a[1], m[1])
 		}
-		require.NotEqual(t, "inj", regexp.MustCompile(`\sid="([^"]*)"`).FindStringSubmatch(m[0]+" id=\"\"")[1], "injected id")
+		require.NotEqual(t, "inj", regexp.MustCompile(`\sid="([^"]*)"`).FindStringSubmatch(m[0] + " id=\"\"")[1], "injected id")
 	}
 	require.Contains(t, dom, "<title>smtpcap case report</title>")
 	for _, p := range payloads {

@@ -225,9 +225,9 @@ func nextStep(r *smtpstate.Record) string {
 		return "no verdict: check that the capture holds both directions of this connection"
 	}
 	idle := ""
-	if fc := r.FirstClose; fc != nil && fc.AfterIdle > 0 {
+	if fc := r.FirstClose; fc != nil && fc.AfterIdle >= 1 {
 		idle = fmt.Sprintf(": the connection was closed %s s after the last packet", strconv.FormatFloat(fc.AfterIdle, 'f', 1, 64))
-	} else if r.MaxIdle > 0 {
+	} else if r.MaxIdle >= 1 {
 		idle = fmt.Sprintf(": the longest silence was %s s", strconv.FormatFloat(r.MaxIdle, 'f', 1, 64))
 	}
 	v := fmt.Sprint(e.Verdict)

@@ -127,7 +127,7 @@ svg.ladder path.head { fill: var(--muted); }
 {{if .Confirm}}<p>What would confirm it: {{.Confirm}}</p>{{end}}
 <p><strong>Next step:</strong> {{.Next}}</p>
 {{if .Filter}}<p>Open it in Wireshark (display filter):</p><pre>{{.Filter}}</pre>{{end}}
-<h3>Ladder</h3>
+<h3 id="l{{.N}}">Ladder</h3>
 {{with .Ladder}}{{$h := .H}}<svg class="ladder" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {{.W}} {{.H}}" width="{{.W}}" height="{{.H}}" role="img" aria-label="ladder diagram">
 <defs><marker id="head" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path class="head" d="M0,0 L10,5 L0,10 z"/></marker></defs>
 {{range .Cols}}<text class="h" x="{{.X}}" y="20" text-anchor="middle">{{.Name}}</text><text class="t" x="{{.X}}" y="36" text-anchor="middle">{{.Addr}}</text><line class="life" x1="{{.X}}" y1="44" x2="{{.X}}" y2="{{$h}}"/>
