@@ -137,7 +137,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			shown = append(shown, report.Redacted(r))
 		}
 	}
-	c.Sessions = shown
+	c.Sessions = selected // the renderers redact (c.Redact); the JSON is redacted here
 	if err := writeReportFiles(*out, c, shown); err != nil {
 		fmt.Fprintf(stderr, "smtpcap report: %v\n", err)
 		return exitError

@@ -206,3 +206,20 @@ func TestReportHidesAUTH(t *testing.T) {
 		}
 	}
 }
+
+// TestReportRedact: with --redact no file but the capture copy holds the
+// local parts, the HELO name or the greeting (the lab's session: swaks as
+// alice@client.lab.example, HELO client.lab.example, greeting "220
+// mx.lab.example ESMTP", as tshark shows).
+func TestReportRedact(t *testing.T) {
+	lab := "../../testdata/lab/captures/"
+	dir := runReportCmd(t, "--redact", "-r", lab+"fw_inject_both/span.pcap", "--esa-log", lab+"fw_inject_both/mail_logs")
+	for _, n := range []string{"report.md", "report.html", "summary.json"} {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		require.NoError(t, err)
+		require.Contains(t, string(b), "@client.lab.example", "%s: the domain stays", n)
+		for _, s := range []string{"alice@", "bob@", "EHLO client.lab.example", `"helo":"client`, "mx.lab.example ESMTP"} {
+			require.NotContains(t, string(b), s, "%s", n)
+		}
+	}
+}

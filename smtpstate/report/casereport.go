@@ -108,10 +108,11 @@ func (c *Case) session(r *smtpstate.Record) caseSession {
 	s.Start = r.TS.In(c.loc()).Format("2006-01-02 15:04:05.000 Z07:00")
 	if e := r.Ending; e != nil {
 		s.Verdict, s.Who, s.Confidence = Safe(fmt.Sprint(e.Verdict)), Safe(e.Who), Safe(e.Confidence)
-		s.Reason, s.Lost = Safe(e.Reason), e.MessageLost
+		s.Reason, s.Lost = Safe(redactLine(e.Reason, r, c.Redact)), e.MessageLost
 		s.Confirm, s.RunnerUp = Safe(e.Confirm), Safe(e.RunnerUp)
 		t := Table{Loc: c.loc(), Frame: c.Frame}
 		for _, ev := range e.Evidence {
+			ev.Text = redactLine(ev.Text, r, c.Redact)
 			l := t.evidence(r, ev)
 			if !ev.TS.IsZero() {
 				l += " (" + ev.TS.In(c.loc()).Format("15:04:05.000 Z07:00") + ")"
@@ -206,9 +207,32 @@ func redactLine(l string, r *smtpstate.Record, redact bool) string {
 		}
 	}
 	if r.Helo != "" {
-		l = strings.ReplaceAll(l, r.Helo, "[helo redacted]")
+		l = replaceHelo(l, r.Helo)
+	}
+	if r.Greeting != "" {
+		l = strings.ReplaceAll(l, r.Greeting, "[greeting redacted]")
 	}
 	return l
+}
+
+// replaceHelo hides the HELO name except where it is an address's domain
+// (alice@client.example keeps its domain when the HELO is client.example).
+func replaceHelo(l, helo string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(l, helo)
+		if i < 0 {
+			b.WriteString(l)
+			return b.String()
+		}
+		b.WriteString(l[:i])
+		if i > 0 && l[i-1] == '@' {
+			b.WriteString(helo)
+		} else {
+			b.WriteString("[helo redacted]")
+		}
+		l = l[i+len(helo):]
+	}
 }
 
 func replaceAddr(l, a string) string {
@@ -263,13 +287,7 @@ func tsharkFilter(r *smtpstate.Record) string {
 // the quoted log lines name them. r is not changed.
 func Redacted(r *smtpstate.Record) *smtpstate.Record {
 	c := *r
-	fix := func(s string) string {
-		s = redactLine(s, r, true)
-		if r.Greeting != "" {
-			s = strings.ReplaceAll(s, r.Greeting, "[greeting redacted]")
-		}
-		return s
-	}
+	fix := func(s string) string { return redactLine(s, r, true) }
 	c.Helo, c.Greeting = "", ""
 	c.MailFrom = RedactAddr(r.MailFrom, true)
 	c.RcptTo = nil
