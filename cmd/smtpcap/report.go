@@ -35,6 +35,8 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	redact := fs.Bool("redact", false, "hash address local parts, drop HELO names, greetings and reply texts")
 	redactPcap := fs.Bool("redact-pcap", false, "truncate sessions.pcapng payloads after the SMTP commands and replies (no bodies, no AUTH data)")
 	quiet := fs.BoolP("quiet", "q", false, "print nothing but errors")
+	icid := fs.String("icid", "", "report only the session of this ICID (or DCID); needs --esa-log")
+	mid := fs.String("mid", "", "report only the session that carried this MID; needs --esa-log")
 	of := addOutFlags(fs)
 	for _, n := range []string{"json", "csv", "stream", "summary", "verbose"} {
 		_ = fs.MarkHidden(n)
@@ -47,13 +49,17 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	selWords := "abnormal endings (everything but a normal QUIT)"
-	explicit := *of.abnormal || len(*of.verdicts) > 0 || *of.client != "" || *of.from != "" || *of.until != ""
+	if len(*esaLogs) == 0 && (*icid != "" || *mid != "") {
+		fmt.Fprintln(stderr, "smtpcap report: --icid and --mid need --esa-log")
+		return exitUsage
+	}
+	explicit := *icid != "" || *mid != "" || *of.abnormal || len(*of.verdicts) > 0 || *of.client != "" || *of.from != "" || *of.until != ""
 	if *all {
 		selWords = "all sessions"
 	} else if !explicit {
 		*of.abnormal = true
 	} else {
-		selWords = "as selected: " + strings.Join(selectionWords(of), ", ")
+		selWords = "as selected: " + strings.Join(selectionWords(of, *icid, *mid), ", ")
 	}
 	sel, err := of.selector()
 	if err != nil {
@@ -89,9 +95,16 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	var sum report.Summary
-	var selected []*smtpstate.Record
 	for _, r := range records {
 		sum.Add(report.FactOf(r))
+	}
+	pool, err := selectRecords(records, esa.Result, *icid, *mid)
+	if err != nil {
+		fmt.Fprintf(stderr, "smtpcap report: %v\n", err)
+		return exitError
+	}
+	var selected []*smtpstate.Record
+	for _, r := range pool {
 		if *all || sel.keep(r) {
 			selected = append(selected, r)
 		}
@@ -152,8 +165,14 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return exitOK
 }
 
-func selectionWords(of *outFlags) []string {
+func selectionWords(of *outFlags, icid, mid string) []string {
 	var w []string
+	if icid != "" {
+		w = append(w, "--icid "+icid)
+	}
+	if mid != "" {
+		w = append(w, "--mid "+mid)
+	}
 	if *of.abnormal {
 		w = append(w, "--abnormal")
 	}

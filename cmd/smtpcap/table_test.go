@@ -68,3 +68,17 @@ func TestTableFits(t *testing.T) {
 	}
 	require.Contains(t, strings.Join(strings.Fields(out.String()), " "), "client retransmitted seq 2435100556 7 times over 13.1s, never acknowledged", "the evidence whole")
 }
+
+// TestGoldenSummaryCSV: the summary (stderr, --summary) and --csv over the
+// lab's demo capture with its ESA log.
+func TestGoldenSummaryCSV(t *testing.T) {
+	lab := "../../testdata/lab/captures/"
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run(context.Background(), []string{"-q", "--summary", "-r", lab + "all-server.pcapng", "--esa-log", lab + "mail.current"}, &out, &errb), errb.String())
+	golden(t, "summary.txt", errb.Bytes())
+	out.Reset()
+	errb.Reset()
+	require.Equal(t, 0, run(context.Background(), []string{"-q", "--csv", "-r", lab + "all-server.pcapng", "--esa-log", lab + "mail.current"}, &out, &errb), errb.String())
+	golden(t, "demo.csv", out.Bytes())
+	require.Equal(t, 30, strings.Count(out.String(), "\n"), "a header and 29 sessions")
+}
