@@ -58,17 +58,25 @@ func newCollector(rs []*smtpstate.Record, redact bool) *collector {
 // frame takes one frame of the capture.
 func (c *collector) frame(f *capture.Frame) {
 	p := gopacket.NewPacket(f.Data, f.LinkType, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
+	// The innermost IP header before TCP (a GRE, ERSPAN or VXLAN tunnel has
+	// an outer one).
 	var src, dst string
 	var ttl int
-	if ip, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok {
-		src, dst, ttl = ip.SrcIP.String(), ip.DstIP.String(), int(ip.TTL)
-	} else if ip6, ok := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6); ok {
-		src, dst, ttl = ip6.SrcIP.String(), ip6.DstIP.String(), int(ip6.HopLimit)
-	} else {
-		return
+	var tcp *layers.TCP
+	for _, l := range p.Layers() {
+		switch x := l.(type) {
+		case *layers.IPv4:
+			src, dst, ttl = x.SrcIP.String(), x.DstIP.String(), int(x.TTL)
+		case *layers.IPv6:
+			src, dst, ttl = x.SrcIP.String(), x.DstIP.String(), int(x.HopLimit)
+		case *layers.TCP:
+			tcp = x
+		}
+		if tcp != nil {
+			break
+		}
 	}
-	tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
-	if !ok {
+	if tcp == nil || src == "" {
 		return
 	}
 	var s *collected
