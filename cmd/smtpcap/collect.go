@@ -171,63 +171,78 @@ func (s *collected) label(fromClient bool, p []byte, redact bool) (kind, label s
 		if s.inAuth {
 			return "data", "AUTH data (" + n + " bytes, not shown)", 0
 		}
-		var cmds []string
-		off := 0
-		for off < len(p) {
-			end := indexCRLF(p[off:])
-			if end < 0 {
-				break
-			}
-			line := string(p[off : off+end])
-			f := strings.Fields(line)
-			if len(f) == 0 || !smtpVerbs[strings.ToUpper(f[0])] {
-				break
-			}
-			verb := strings.ToUpper(f[0])
-			lab := line
-			lineEnd := off + end + 2
-			switch verb {
-			case "AUTH":
-				lab = "AUTH"
-				if len(f) > 1 {
-					lab += " " + f[1]
-				}
-				if len(f) > 2 {
-					lab += " (initial response not shown)"
-				}
-				s.inAuth = true
-				lineEnd = off + len(f[0])
-				if len(f) > 1 {
-					lineEnd = off + strings.Index(line, f[1]) + len(f[1])
-				}
-			case "EHLO", "HELO":
-				if redact {
-					lab = verb + " [redacted]"
-				}
-			case "MAIL", "RCPT":
-				if redact {
-					lab = redactCmd(line)
-				}
-			case "DATA", "BDAT":
-				s.inBody = true
-			case "STARTTLS":
-				s.startTLS = true
-			}
-			cmds = append(cmds, lab)
-			safe = lineEnd
-			off += end + 2
-			if s.inBody || s.inAuth {
-				break
-			}
-		}
-		if len(cmds) == 0 {
-			return "data", "data (" + n + " bytes)", 0
-		}
-		if off < len(p) && !s.inBody && !s.inAuth {
-			cmds = append(cmds, "…")
-		}
-		return "cmd", strings.Join(cmds, " | "), safe
+		return s.clientLabel(p, redact)
 	}
+	return s.serverLabel(p, redact)
+}
+
+// clientLabel names a client segment by its command lines (pipelined
+// commands are one arrow); it stops at DATA, BDAT and AUTH, whose following
+// bytes are never shown.
+func (s *collected) clientLabel(p []byte, redact bool) (kind, label string, safe int) {
+	n := strconv.Itoa(len(p))
+	var cmds []string
+	off := 0
+	for off < len(p) {
+		end := indexCRLF(p[off:])
+		if end < 0 {
+			break
+		}
+		line := string(p[off : off+end])
+		f := strings.Fields(line)
+		if len(f) == 0 || !smtpVerbs[strings.ToUpper(f[0])] {
+			break
+		}
+		verb := strings.ToUpper(f[0])
+		lab := line
+		lineEnd := off + end + 2
+		switch verb {
+		case "AUTH":
+			lab = "AUTH"
+			if len(f) > 1 {
+				lab += " " + f[1]
+			}
+			if len(f) > 2 {
+				lab += " (initial response not shown)"
+			}
+			s.inAuth = true
+			lineEnd = off + len(f[0])
+			if len(f) > 1 {
+				lineEnd = off + strings.Index(line, f[1]) + len(f[1])
+			}
+		case "EHLO", "HELO":
+			if redact {
+				lab = verb + " [redacted]"
+			}
+		case "MAIL", "RCPT":
+			if redact {
+				lab = redactCmd(line)
+			}
+		case "DATA", "BDAT":
+			s.inBody = true
+		case "STARTTLS":
+			s.startTLS = true
+		}
+		cmds = append(cmds, lab)
+		safe = lineEnd
+		off += end + 2
+		if s.inBody || s.inAuth {
+			break
+		}
+	}
+	if len(cmds) == 0 {
+		return "data", "data (" + n + " bytes)", 0
+	}
+	if off < len(p) && !s.inBody && !s.inAuth {
+		cmds = append(cmds, "…")
+	}
+	return "cmd", strings.Join(cmds, " | "), safe
+}
+
+// serverLabel names a server segment by its replies (a multi-line reply
+// by its first line and a count; a 334 challenge is not shown).
+func (s *collected) serverLabel(p []byte, redact bool) (kind, label string, safe int) {
+	n := strconv.Itoa(len(p))
 	var replies []string
 	var firstLine string
 	more := 0

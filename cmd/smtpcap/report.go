@@ -48,19 +48,11 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "smtpcap report: -r CAPTURE and -o DIR are required")
 		return exitUsage
 	}
-	selWords := "abnormal endings (everything but a normal QUIT)"
 	if len(*esaLogs) == 0 && (*icid != "" || *mid != "") {
 		fmt.Fprintln(stderr, "smtpcap report: --icid and --mid need --esa-log")
 		return exitUsage
 	}
-	explicit := *icid != "" || *mid != "" || *of.abnormal || len(*of.verdicts) > 0 || *of.client != "" || *of.from != "" || *of.until != ""
-	if *all {
-		selWords = "all sessions"
-	} else if !explicit {
-		*of.abnormal = true
-	} else {
-		selWords = "as selected: " + strings.Join(selectionWords(of, *icid, *mid), ", ")
-	}
+	selWords := reportSelection(of, *all, *icid, *mid)
 	sel, err := of.selector()
 	if err != nil {
 		fmt.Fprintf(stderr, "smtpcap report: %v\n", err)
@@ -112,46 +104,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var sb bytes.Buffer
 	_ = sum.Write(&sb, c.Loc)
 	c.Summary = sb.String()
-	names := shortNames(*files)
-	for i, f := range *files {
-		cf, err := hashFile(f)
-		if err != nil {
-			fmt.Fprintf(stderr, "smtpcap report: %v\n", err)
-			return exitError
-		}
-		cf.Name = names[i]
-		c.Files = append(c.Files, cf)
-	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		fmt.Fprintf(stderr, "smtpcap report: %v\n", err)
-		return exitError
-	}
-	// Pass 2: the selected sessions' packets, drawn and written out.
-	col := newCollector(selected, *redact)
-	pcapNote := "the packets of the selected sessions, each commented with its session uid; the deciding packets also with the verdict"
-	if *redactPcap {
-		pcapNote += "; payloads truncated after the SMTP commands and replies (message bodies and AUTH data removed)"
-	}
-	c.PcapNote = pcapNote
-	if err := collectPackets(*files, col, filepath.Join(*out, "sessions.pcapng"), pcapNote, *redactPcap); err != nil {
-		fmt.Fprintf(stderr, "smtpcap report: %v\n", err)
-		return exitError
-	}
-	c.Packets = map[string][]report.Event{}
-	for _, ss := range col.byTuple {
-		for _, s := range ss {
-			c.Packets[s.r.UID] = s.events
-		}
-	}
-	shown := selected
-	if *redact {
-		shown = nil
-		for _, r := range selected {
-			shown = append(shown, report.Redacted(r))
-		}
-	}
-	c.Sessions = selected // the renderers redact (c.Redact); the JSON is redacted here
-	if err := writeReportFiles(*out, c, shown); err != nil {
+	if err := writeCase(c, *files, *out, selected, *redact, *redactPcap); err != nil {
 		fmt.Fprintf(stderr, "smtpcap report: %v\n", err)
 		return exitError
 	}
@@ -163,6 +116,62 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitError
 	}
 	return exitOK
+}
+
+// writeCase hashes the captures, collects the selected sessions' packets
+// (sessions.pcapng, the ladders) and writes the report files.
+func writeCase(c *report.Case, files []string, out string, selected []*smtpstate.Record, redact, redactPcap bool) error {
+	names := shortNames(files)
+	for i, f := range files {
+		cf, err := hashFile(f)
+		if err != nil {
+			return err
+		}
+		cf.Name = names[i]
+		c.Files = append(c.Files, cf)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	// Pass 2: the selected sessions' packets, drawn and written out.
+	col := newCollector(selected, redact)
+	pcapNote := "the packets of the selected sessions, each commented with its session uid; the deciding packets also with the verdict"
+	if redactPcap {
+		pcapNote += "; payloads truncated after the SMTP commands and replies (message bodies and AUTH data removed)"
+	}
+	c.PcapNote = pcapNote
+	if err := collectPackets(files, col, filepath.Join(out, "sessions.pcapng"), pcapNote, redactPcap); err != nil {
+		return err
+	}
+	c.Packets = map[string][]report.Event{}
+	for _, ss := range col.byTuple {
+		for _, s := range ss {
+			c.Packets[s.r.UID] = s.events
+		}
+	}
+	shown := selected
+	if redact {
+		shown = nil
+		for _, r := range selected {
+			shown = append(shown, report.Redacted(r))
+		}
+	}
+	c.Sessions = selected // the renderers redact (c.Redact); the JSON is redacted here
+	return writeReportFiles(out, c, shown)
+}
+
+// reportSelection applies the default selection (--abnormal unless --all
+// or another selection is given) and says in words what is selected.
+func reportSelection(of *outFlags, all bool, icid, mid string) string {
+	explicit := icid != "" || mid != "" || *of.abnormal || len(*of.verdicts) > 0 || *of.client != "" || *of.from != "" || *of.until != ""
+	switch {
+	case all:
+		return "all sessions"
+	case !explicit:
+		*of.abnormal = true
+		return "abnormal endings (everything but a normal QUIT)"
+	}
+	return "as selected: " + strings.Join(selectionWords(of, icid, mid), ", ")
 }
 
 func selectionWords(of *outFlags, icid, mid string) []string {

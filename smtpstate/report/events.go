@@ -61,30 +61,7 @@ func Events(r *smtpstate.Record, redact bool) []Event {
 	if r.TLSMode == "starttls" {
 		add(0, time.Time{}, true, "cmd", "STARTTLS (the rest is encrypted)", 0)
 	}
-	for _, t := range r.Trans {
-		add(t.MailFrame, time.Time{}, true, "cmd", "MAIL FROM:<"+RedactAddr(t.MailFrom, redact)+">", 0)
-		if t.MailReply != "" {
-			add(0, time.Time{}, false, "reply", redactReply(t.MailReply, redact), 0)
-		}
-		for _, rc := range t.Rcpts {
-			add(0, time.Time{}, true, "cmd", "RCPT TO:<"+RedactAddr(rc.Addr, redact)+">", 0)
-			if rc.Reply != "" {
-				add(0, time.Time{}, false, "reply", redactReply(rc.Reply, redact), 0)
-			}
-		}
-		if t.DataCmd != "" {
-			add(0, time.Time{}, true, "cmd", t.DataCmd, 0)
-		}
-		if t.DataReply != "" {
-			add(0, time.Time{}, false, "reply", redactReply(t.DataReply, redact), 0)
-		}
-		if t.EndFrame != 0 {
-			add(t.EndFrame, t.EndTS.Time, true, "data", "end of data ("+strconv.FormatInt(t.BodyBytes, 10)+" body bytes, not shown)", 0)
-		}
-		if t.FinalReply != "" {
-			add(t.FinalFrame, t.FinalTS.Time, false, "reply", redactReply(t.FinalReply, redact), 0)
-		}
-	}
+	ev = append(ev, transEvents(r, redact)...)
 	for _, u := range r.Unsolicited {
 		add(u.ReplyFrame, u.ReplyTS.Time, false, "reply", redactReply(u.Reply, redact)+" (unsolicited)", 0)
 	}
@@ -129,6 +106,39 @@ func Events(r *smtpstate.Record, redact bool) []Event {
 		out[i] = ev[j]
 	}
 	return out
+}
+
+// transEvents are the commands and replies of each transaction.
+func transEvents(r *smtpstate.Record, redact bool) []Event {
+	var ev []Event
+	add := func(frame uint64, ts time.Time, fromClient bool, kind, label string, ttl int) {
+		ev = append(ev, Event{Frame: frame, TS: ts, FromClient: fromClient, Kind: kind, Label: label, TTL: ttl})
+	}
+	for _, t := range r.Trans {
+		add(t.MailFrame, time.Time{}, true, "cmd", "MAIL FROM:<"+RedactAddr(t.MailFrom, redact)+">", 0)
+		if t.MailReply != "" {
+			add(0, time.Time{}, false, "reply", redactReply(t.MailReply, redact), 0)
+		}
+		for _, rc := range t.Rcpts {
+			add(0, time.Time{}, true, "cmd", "RCPT TO:<"+RedactAddr(rc.Addr, redact)+">", 0)
+			if rc.Reply != "" {
+				add(0, time.Time{}, false, "reply", redactReply(rc.Reply, redact), 0)
+			}
+		}
+		if t.DataCmd != "" {
+			add(0, time.Time{}, true, "cmd", t.DataCmd, 0)
+		}
+		if t.DataReply != "" {
+			add(0, time.Time{}, false, "reply", redactReply(t.DataReply, redact), 0)
+		}
+		if t.EndFrame != 0 {
+			add(t.EndFrame, t.EndTS.Time, true, "data", "end of data ("+strconv.FormatInt(t.BodyBytes, 10)+" body bytes, not shown)", 0)
+		}
+		if t.FinalReply != "" {
+			add(t.FinalFrame, t.FinalTS.Time, false, "reply", redactReply(t.FinalReply, redact), 0)
+		}
+	}
+	return ev
 }
 
 // markDeciding sets Deciding on the events whose frame the evidence names.
