@@ -176,6 +176,9 @@ func (c *Case) facts(r *smtpstate.Record) []string {
 		for _, rc := range t.Rcpts {
 			l += " <" + RedactAddr(rc.Addr, c.Redact) + ">"
 		}
+		if len(t.Rcpts) == 0 {
+			l += " no recipient yet"
+		}
 		l += ": " + t.Outcome
 		if t.FinalReply != "" {
 			l += " (" + redactReply(t.FinalReply, c.Redact) + ")"
