@@ -9,6 +9,7 @@ PKGS  := ./...
 # tests as root, which regenerate the lab) add Postfix, swaks, iptables ...
 DEB_BUILD := libpcap-dev gcc
 DEB_TEST  := tshark tcpdump zstd gzip
+DEB_BROWSER := chromium# the case report test opens report.html in headless Chromium (skipped without it)
 DEB_LAB   := postfix swaks libnet-ssleay-perl libio-socket-inet6-perl iproute2 iptables conntrack openssl procps python3
 DEB_ROOT_TEST := $(if $(filter 0,$(shell id -u)),$(DEB_LAB))
 
@@ -40,7 +41,7 @@ endef
 deps-build:
 	$(call install_missing,$(DEB_BUILD))
 deps-test: deps-build
-	$(call install_missing,$(DEB_TEST) $(DEB_ROOT_TEST))
+	$(call install_missing,$(DEB_TEST) $(DEB_BROWSER) $(DEB_ROOT_TEST))
 deps-lab: deps-build
 	$(call install_missing,$(DEB_TEST) $(DEB_LAB))
 deps: deps-lab

@@ -141,6 +141,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	var records []*smtpstate.Record
 	pr := newPrinter(of, sel, loc, stdout)
+	fm := newFrameMap(*files)
+	pr.frames = fm.fn()
 	prepare := func(r *smtpstate.Record) any { classify(r, params); return pr.prepare(r) }
 	emit := pr.emit
 	if keep {
@@ -155,7 +157,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			opt.Order = reassembly.ByEnd
 		}
 		opt.Workers = *workers
-		in := captureInput{files: *files, filter: joinFilter(fs.Args()), maxRecord: *maxRecord, maxOpen: *maxOpen, quiet: *quiet}
+		in := captureInput{files: *files, filter: joinFilter(fs.Args()), maxRecord: *maxRecord, maxOpen: *maxOpen, quiet: *quiet, frames: fm}
 		var code int
 		if readErr, code = in.read(ctx, opt, prepare, emit, stderr); code != 0 {
 			return code

@@ -39,6 +39,7 @@ func (g *dialogue) seg(fromClient bool, flags, payload string, seq uint32, badSu
 		tcp.Seq = seq
 	}
 	tcp.SYN, tcp.ACK, tcp.FIN, tcp.PSH = strings.Contains(flags, "S"), strings.Contains(flags, "A"), strings.Contains(flags, "F"), strings.Contains(flags, "P")
+	tcp.RST = strings.Contains(flags, "R")
 	if !tcp.ACK {
 		tcp.Ack = 0
 	}

@@ -21,12 +21,14 @@ const usage = `usage: smtpcap <command> [flags]
 commands:
   analyze   read captures and report every SMTP session and how it ended
             ('smtpcap -r FILE …' is short for 'smtpcap analyze -r FILE …')
+  report    write a case report folder: report.md, report.html (ladders),
+            sessions.pcapng, summary.json ('smtpcap report -r FILE -o DIR')
   version   print the version (also --version)
 
 Run 'smtpcap <command> --help' for its flags.
 `
 
-var commands = []string{"analyze", "help", "version"}
+var commands = []string{"analyze", "help", "report", "version"}
 
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -97,6 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "analyze":
 		return runAnalyze(ctx, args[1:], stdout, stderr)
+	case "report":
+		return runReport(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

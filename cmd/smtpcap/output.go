@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +23,7 @@ type outFlags struct {
 	verdicts                   *[]string
 	abnormal                   *bool
 	client, from, until        *string
+	verbose                    *int
 }
 
 func addOutFlags(fs *pflag.FlagSet) *outFlags {
@@ -34,6 +37,7 @@ func addOutFlags(fs *pflag.FlagSet) *outFlags {
 		client:   fs.String("client", "", "show only sessions from this client address or prefix (192.0.2.7, 2001:db8::/32)"),
 		from:     fs.String("from", "", "show only sessions that began at or after this time (RFC 3339, or 2006-01-02 15:04:05 in UTC)"),
 		until:    fs.String("until", "", "show only sessions that began before this time"),
+		verbose:  fs.CountP("verbose", "v", "-v: under each line the reason and the evidence, whole, wrapped to $COLUMNS (else 120); -vv: also the dialogue (never bodies or AUTH data)"),
 	}
 }
 
@@ -125,6 +129,7 @@ type printer struct {
 	err     error
 	sum     report.Summary
 	headers bool
+	frames  func(uint64) string // file:frame when several files are read
 }
 
 // prepared is a session encoded for output, with its summary facts.
@@ -145,7 +150,8 @@ func (p *printer) encode(r *smtpstate.Record) []byte {
 		b, _ := report.AppendJSON(nil, r)
 		return b
 	}
-	return append([]byte(report.Line(r, p.loc)), '\n')
+	t := report.Table{Loc: p.loc, Verbose: *p.o.verbose, Width: termWidth(), Frame: p.frames}
+	return append([]byte(t.Session(r)), '\n')
 }
 
 func (p *printer) prepare(r *smtpstate.Record) any {
@@ -217,4 +223,12 @@ func (p *printer) finish(stdout, stderr io.Writer, quiet bool, extra string) err
 		fmt.Fprint(stderr, extra)
 	}
 	return p.err
+}
+
+// termWidth is $COLUMNS, else report.TableWidth.
+func termWidth() int {
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n >= 40 {
+		return n
+	}
+	return report.TableWidth
 }

@@ -19,6 +19,7 @@ type captureInput struct {
 	maxRecord int
 	maxOpen   int
 	quiet     bool
+	frames    *frameMap // where each frame came from (file:frame), if several files
 }
 
 // read runs the captures through the pipeline. It returns the input's hard
@@ -54,6 +55,9 @@ func (in captureInput) read(ctx context.Context, opt reassembly.Options, prepare
 		f, ok := src.Next()
 		if !ok {
 			break
+		}
+		if in.frames != nil {
+			in.frames.add(f)
 		}
 		an.Frame(f.Number, f.LinkType, f.CI, f.Data)
 		if i&0xffff == 0 {

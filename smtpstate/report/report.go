@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"sort"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/smtpcap/smtpcap/smtpstate"
-	"github.com/smtpcap/smtpcap/smtpstate/ending"
 )
 
 // Sort orders records by start time, then uid: the order of every report.
@@ -65,52 +63,9 @@ func Text(w io.Writer, rs []*smtpstate.Record, loc *time.Location) error {
 	return nil
 }
 
-// Line renders one session: start, client → server, helo, messages, the
-// verdict with who and confidence, the reason and the key evidence frames.
+// Line renders one session as the default table line (table.go).
 func Line(r *smtpstate.Record, loc *time.Location) string {
-	var b strings.Builder
-	b.WriteString(r.TS.In(loc).Format("2006-01-02 15:04:05.000Z07:00")) // every time printed says its zone
-	b.WriteString("  ")
-	b.WriteString(hostPort(r.OrigH, r.OrigP))
-	b.WriteString(" -> ")
-	b.WriteString(hostPort(r.RespH, r.RespP))
-	helo := r.Helo
-	if helo == "" {
-		helo = "-"
-	}
-	fmt.Fprintf(&b, "  helo=%s  msgs=%s", clip(helo, 40), messages(r))
-	if r.TLS {
-		b.WriteString("  tls=" + r.TLSMode)
-	}
-	if r.ESA != nil {
-		unsure := "" // another log connection fits as well: esa.ambiguous lists them
-		if len(r.ESA.Ambiguous) > 0 {
-			unsure = "?"
-		}
-		if r.ESA.ICID != "" {
-			b.WriteString("  icid=" + r.ESA.ICID + unsure)
-		}
-		if r.ESA.DCID != "" {
-			b.WriteString("  dcid=" + r.ESA.DCID + unsure)
-		}
-		if len(r.ESA.MIDs) > 0 {
-			b.WriteString("  mid=" + strings.Join(r.ESA.MIDs, ","))
-		}
-	}
-	if e := r.Ending; e != nil {
-		fmt.Fprintf(&b, "  %s (%s, %s)", e.Verdict, e.Who, e.Confidence)
-		if _, ok := ending.Lookup(e.Verdict); !ok {
-			b.WriteString(" [verdict not in the catalogue]") // a record from another version
-		}
-		if e.MessageLost {
-			b.WriteString(" MESSAGE LOST")
-		}
-		b.WriteString(": " + e.Reason)
-		if ev := keyEvidence(e); ev != "" {
-			b.WriteString(" [" + ev + "]")
-		}
-	}
-	return Safe(b.String())
+	return Table{Loc: loc}.Session(r)
 }
 
 func hostPort(h string, p uint16) string {
@@ -129,18 +84,4 @@ func messages(r *smtpstate.Record) string {
 		}
 	}
 	return strconv.Itoa(acc) + "/" + strconv.Itoa(len(r.Trans))
-}
-
-func keyEvidence(e *smtpstate.Ending) string {
-	var parts []string
-	for _, ev := range e.Evidence {
-		if ev.Frame == 0 {
-			continue
-		}
-		parts = append(parts, "#"+strconv.FormatUint(ev.Frame, 10)+" "+clip(ev.Text, 60))
-		if len(parts) == 3 {
-			break
-		}
-	}
-	return strings.Join(parts, "; ")
 }
