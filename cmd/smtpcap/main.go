@@ -21,12 +21,13 @@ const usage = `usage: smtpcap <command> [flags]
 commands:
   analyze   read captures and report every SMTP session and how it ended
             ('smtpcap -r FILE …' is short for 'smtpcap analyze -r FILE …')
+  live      capture on interfaces (-i IFACE …) and print each session as it ends
   version   print the version (also --version)
 
 Run 'smtpcap <command> --help' for its flags.
 `
 
-var commands = []string{"analyze", "help", "version"}
+var commands = []string{"analyze", "help", "live", "version"}
 
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -97,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "analyze":
 		return runAnalyze(ctx, args[1:], stdout, stderr)
+	case "live":
+		return runLive(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

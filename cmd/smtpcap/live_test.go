@@ -1,0 +1,413 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// liveLab is a server namespace (smtp-sink on s0), a client namespace and a
+// capture namespace whose m1 receives, through tc mirred, both directions
+// of the server's link twice over (a SPAN port that mirrors two ports);
+// u32 match-all, as cls_matchall is not in every kernel.
+type liveLab struct {
+	t               *testing.T
+	nc, ns, nm      string
+	bin, tmp        string
+	clientIP, srvIP string
+}
+
+func needLiveLab(t *testing.T) *liveLab {
+	if os.Geteuid() != 0 {
+		t.Skip("live capture test: needs root (network namespaces, tc, raw sockets); run as root (CI does)")
+	}
+	if testing.Short() {
+		t.Skip("-short: the live capture test takes about 20 s")
+	}
+	for _, tool := range []string{"ip", "tc", "smtp-sink", "swaks", "python3", "tcpdump", "tshark"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("live capture test: %s not installed", tool)
+		}
+	}
+	pid := os.Getpid()
+	l := &liveLab{t: t, nc: fmt.Sprintf("slc%d", pid), ns: fmt.Sprintf("sls%d", pid), nm: fmt.Sprintf("slm%d", pid),
+		clientIP: "192.0.2.1", srvIP: "192.0.2.2"}
+	// A directory the dropped user (-Z nobody) can reach.
+	l.tmp = t.TempDir()
+	for d := l.tmp; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		require.NoError(t, os.Chmod(d, 0o755))
+	}
+	l.bin = filepath.Join(l.tmp, "smtpcap")
+	out, err := exec.Command("go", "build", "-o", l.bin, ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, n := range []string{l.nc, l.ns, l.nm} {
+		l.sh("ip", "netns", "add", n)
+		n := n
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", n).Run() })
+	}
+	l.sh("ip", "link", "add", "c0", "netns", l.nc, "type", "veth", "peer", "name", "s0", "netns", l.ns)
+	l.sh("ip", "link", "add", "m0", "netns", l.ns, "type", "veth", "peer", "name", "m1", "netns", l.nm)
+	l.in(l.nc, "ip", "addr", "add", l.clientIP+"/24", "dev", "c0")
+	l.in(l.ns, "ip", "addr", "add", l.srvIP+"/24", "dev", "s0")
+	for _, x := range [][]string{{l.nc, "c0"}, {l.nc, "lo"}, {l.ns, "s0"}, {l.ns, "m0"}, {l.ns, "lo"}, {l.nm, "m1"}, {l.nm, "lo"}} {
+		l.in(x[0], "ip", "link", "set", x[1], "up")
+	}
+	// Offloads off: the captures see the segments the wire would carry.
+	for _, x := range [][]string{{l.nc, "c0"}, {l.ns, "s0"}} {
+		_ = exec.Command("ip", "netns", "exec", x[0], "ethtool", "-K", x[1], "tso", "off", "gso", "off", "gro", "off").Run()
+	}
+	l.in(l.ns, "tc", "qdisc", "add", "dev", "s0", "clsact")
+	for _, dir := range []string{"ingress", "egress"} {
+		l.in(l.ns, "tc", "filter", "add", "dev", "s0", dir, "protocol", "all", "u32", "match", "u32", "0", "0",
+			"action", "mirred", "egress", "mirror", "dev", "m0", "pipe",
+			"action", "mirred", "egress", "mirror", "dev", "m0")
+	}
+	return l
+}
+
+func (l *liveLab) sh(args ...string) {
+	l.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+	require.NoError(l.t, err, "%v: %s", args, out)
+}
+
+func (l *liveLab) in(ns string, args ...string) {
+	l.sh(append([]string{"ip", "netns", "exec", ns}, args...)...)
+}
+
+// start runs a long-lived process in a namespace, killed (by PID) at cleanup.
+func (l *liveLab) start(ns string, stdout, stderr io.Writer, args ...string) *exec.Cmd {
+	l.t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	require.NoError(l.t, cmd.Start(), "%v", args)
+	l.t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd
+}
+
+// liveRun is one smtpcap live process with its streamed records.
+type liveRun struct {
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	records []record
+	stderr  strings.Builder
+	ready   chan struct{}
+	done    chan error
+}
+
+func (l *liveLab) live(ns string, args ...string) *liveRun {
+	l.t.Helper()
+	r := &liveRun{ready: make(chan struct{}), done: make(chan error, 1)}
+	pr, pw := io.Pipe()
+	er, ew := io.Pipe()
+	r.cmd = l.start(ns, pw, ew, append([]string{l.bin, "live", "--json", "--stats", "1s", "--json-stats"}, args...)...)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var rec record
+			if json.Unmarshal(sc.Bytes(), &rec) == nil {
+				rec.raw = sc.Text()
+				r.mu.Lock()
+				r.records = append(r.records, rec)
+				r.mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		sc := bufio.NewScanner(er)
+		once := sync.Once{}
+		for sc.Scan() {
+			r.mu.Lock()
+			r.stderr.WriteString(sc.Text() + "\n")
+			r.mu.Unlock()
+			if strings.Contains(sc.Text(), "capturing on") {
+				once.Do(func() { close(r.ready) })
+			}
+		}
+	}()
+	go func() {
+		err := r.cmd.Wait()
+		pw.Close()
+		ew.Close()
+		r.done <- err
+	}()
+	select {
+	case <-r.ready:
+	case err := <-r.done:
+		l.t.Fatalf("smtpcap live %v ended before capturing: %v\n%s", args, err, r.errText())
+	case <-time.After(10 * time.Second):
+		l.t.Fatalf("smtpcap live %v: not capturing after 10 s\n%s", args, r.errText())
+	}
+	return r
+}
+
+func (r *liveRun) errText() string { r.mu.Lock(); defer r.mu.Unlock(); return r.stderr.String() }
+
+// byPort is the verdict of every streamed session, by client port.
+func (r *liveRun) byPort() map[int]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[int]string{}
+	for _, rec := range r.records {
+		m[rec.OrigP] = rec.Ending.Verdict
+	}
+	return m
+}
+
+func (r *liveRun) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.records) }
+
+// finalStats is the last statistics line (JSON).
+func (r *liveRun) finalStats(t *testing.T) map[string]any {
+	for _, line := range strings.Split(r.errText(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["final"] == true {
+			return m
+		}
+	}
+	t.Fatalf("no final stats line in:\n%s", r.errText())
+	return nil
+}
+
+const rawClient = `
+import socket, struct, sys, time
+mode, lport = sys.argv[1], int(sys.argv[2])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("192.0.2.1", lport))
+s.settimeout(5)
+s.connect(("192.0.2.2", 25))
+f = s.makefile("rb")
+def reply():
+    while True:
+        l = f.readline()
+        if len(l) < 4 or l[3:4] != b"-":
+            return l
+reply()
+s.sendall(b"EHLO client.example\r\n")
+reply()
+if mode == "rst":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    print("reset", flush=True)
+else:
+    print("open", flush=True)
+    time.sleep(60)
+`
+
+// TestLiveCapture: smtpcap live on the server's interface and on a SPAN
+// port that sees every packet twice streams one record per session as it
+// ends, with the verdict of what each client really did (checked in
+// tcpdump's capture of the same link with tshark); a SIGTERM with a
+// session still open prints it as capture_ended, the final statistics,
+// and exits 143. The mirror-port run also drops to nobody (-Z) and writes
+// rotating pcapng files (-w, -G 1) that re-analyse to the same verdicts.
+func TestLiveCapture(t *testing.T) {
+	l := needLiveLab(t)
+	l.start(l.ns, nil, os.Stderr, "smtp-sink", "-u", "nobody", "-h", "mx.example", l.srvIP+":25", "64")
+	pcap := filepath.Join(l.tmp, "s0.pcap")
+	var tdErr safeBuffer
+	td := l.start(l.ns, nil, &tdErr, "tcpdump", "-i", "s0", "-U", "-w", pcap, "tcp port 25")
+	wdir := filepath.Join(l.tmp, "evidence")
+	srv := l.live(l.ns, "-i", "s0")
+	span := l.live(l.nm, "-i", "m1", "-w", wdir, "-G", "1", "-Z", "nobody")
+	// tcpdump reports "listening" on stderr once its handle is open.
+	require.Eventually(t, func() bool { return strings.Contains(tdErr.String(), "listening") }, 5*time.Second, 20*time.Millisecond)
+	// smtp-sink is up when a client connects.
+	require.Eventually(t, func() bool {
+		return exec.Command("ip", "netns", "exec", l.nc, "python3", "-c",
+			`import socket; socket.create_connection(("192.0.2.2", 25), 1).close()`).Run() == nil
+	}, 5*time.Second, 50*time.Millisecond, "smtp-sink listening")
+
+	swaks := func(port int, extra ...string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		args := append([]string{"netns", "exec", l.nc, "swaks", "--server", l.srvIP + ":25", "--local-interface", fmt.Sprintf("%s:%d", l.clientIP, port),
+			"--from", "alice@client.example", "--to", "bob@example.org", "--helo", "client.example", "--timeout", "10", "--hide-all"}, extra...)
+		out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+		require.NoError(t, err, "swaks %v: %s", extra, out)
+	}
+	swaks(40001)                         // one message, QUIT, 221, FINs
+	swaks(40002, "--quit-after", "RCPT") // QUIT before DATA
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", l.nc, "python3", "-c", rawClient, "rst", "40003").CombinedOutput()
+	cancel()
+	require.NoError(t, err, "%s", out)
+	var openOut safeBuffer
+	l.start(l.nc, &openOut, os.Stderr, "python3", "-c", rawClient, "open", "40004")
+	require.Eventually(t, func() bool { return strings.Contains(openOut.String(), "open") }, 5*time.Second, 20*time.Millisecond)
+
+	// What the clients did, from the packets (tshark on tcpdump's capture).
+	want := map[int]string{40001: "quit_after_message", 40002: "quit_mid_transaction", 40003: "client_rst", 40004: "capture_ended"}
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, td.Process.Signal(syscall.SIGINT))
+	_ = td.Wait()
+	facts := tsharkFacts(t, pcap)
+	require.True(t, facts[40001]["QUIT"] && facts[40001]["DATA"] && facts[40001]["221"] && facts[40001]["cfin"] && facts[40001]["sfin"], "40001: %v", facts[40001])
+	require.True(t, facts[40002]["QUIT"] && facts[40002]["RCPT"] && !facts[40002]["DATA"], "40002: %v", facts[40002])
+	require.True(t, facts[40003]["crst"] && !facts[40003]["QUIT"] && !facts[40003]["cfin"], "40003: %v", facts[40003])
+	require.True(t, !facts[40004]["crst"] && !facts[40004]["cfin"] && !facts[40004]["sfin"] && !facts[40004]["srst"], "40004: %v", facts[40004])
+
+	// Streamed as they end (the closed ones linger 5 s for trailing packets),
+	// before any signal; the open one is not.
+	closed := func(r *liveRun) bool {
+		m := r.byPort()
+		return m[40001] != "" && m[40002] != "" && m[40003] != ""
+	}
+	require.Eventually(t, func() bool { return closed(srv) && closed(span) }, 15*time.Second, 100*time.Millisecond,
+		"streamed records: server %v, span %v\n%s", srv.byPort(), span.byPort(), span.errText())
+	for _, r := range []*liveRun{srv, span} {
+		require.NotContains(t, r.byPort(), 40004, "the open session is not printed before it ends")
+	}
+
+	for _, r := range []*liveRun{srv, span} {
+		require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
+	}
+	for name, r := range map[string]*liveRun{"server": srv, "span": span} {
+		select {
+		case err := <-r.done:
+			ee, ok := err.(*exec.ExitError)
+			require.True(t, ok, "%s: %v\n%s", name, err, r.errText())
+			require.Equal(t, 143, ee.ExitCode(), "%s: %s", name, r.errText())
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: still running 5 s after SIGTERM", name)
+		}
+		got := r.byPort()
+		for p := range got {
+			if p < 40001 || p > 40004 {
+				delete(got, p) // the readiness probes
+			}
+		}
+		require.Equal(t, want, got, "%s: verdicts by client port\n%s", name, r.errText())
+		require.Contains(t, r.errText(), "interrupted by terminated")
+	}
+
+	// Loss accounting: nothing dropped; the SPAN port saw every packet of
+	// the server's link twice and dropped one copy of each.
+	tdPackets := countPackets(t, pcap)
+	s1, s2 := srv.finalStats(t), span.finalStats(t)
+	t.Logf("server stats %v\nspan stats %v\ntcpdump packets %d", s1, s2, tdPackets)
+	require.Zero(t, s1["kernel_drops"])
+	require.Zero(t, s2["kernel_drops"])
+	require.Zero(t, s1["duplicates"])
+	require.Equal(t, s1["frames"], s2["frames"], "the same packets on both interfaces")
+	require.Equal(t, s2["packets"], 2*s2["frames"].(float64))
+	require.Equal(t, s2["frames"], s2["duplicates"])
+	require.GreaterOrEqual(t, s1["frames"].(float64), float64(tdPackets), "smtpcap saw what tcpdump saw")
+
+	// -w and -Z: the files belong to nobody, were written after the drop
+	// (rotated every second), and hold every analysed frame.
+	nobody, err := user.Lookup("nobody")
+	require.NoError(t, err)
+	uid, _ := strconv.Atoi(nobody.Uid)
+	files, err := filepath.Glob(filepath.Join(wdir, "*.pcapng"))
+	require.NoError(t, err)
+	sort.Strings(files)
+	require.Greater(t, len(files), 1, "rotated every second")
+	total := 0
+	for _, f := range files {
+		st, err := os.Stat(f)
+		require.NoError(t, err)
+		require.Equal(t, uint32(uid), st.Sys().(*syscall.Stat_t).Uid, "%s owned by nobody", f)
+		total += countPackets(t, f)
+	}
+	require.Equal(t, int(s2["frames"].(float64)), total, "every analysed frame is in the files")
+	args := []string{}
+	for _, f := range files {
+		args = append(args, "-r", f)
+	}
+	offline := map[int]string{}
+	for _, rec := range analyze(t, args...) {
+		if rec.OrigP >= 40001 && rec.OrigP <= 40004 {
+			offline[rec.OrigP] = rec.Ending.Verdict
+		}
+	}
+	require.Equal(t, want, offline, "the -w files re-analyse to the same verdicts")
+}
+
+// tsharkFacts lists, per client port, the commands and replies seen and
+// who sent FIN or RST.
+func tsharkFacts(t *testing.T, pcap string) map[int]map[string]bool {
+	out, err := exec.Command("tshark", "-r", pcap, "-d", "tcp.port==25,smtp", "-T", "fields", "-E", "separator=|",
+		"-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.flags.fin", "-e", "tcp.flags.reset", "-e", "smtp.req.command", "-e", "smtp.response.code").Output()
+	require.NoError(t, err)
+	facts := map[int]map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) < 6 {
+			continue
+		}
+		sp, _ := strconv.Atoi(f[0])
+		dp, _ := strconv.Atoi(f[1])
+		fromClient, port := dp == 25, sp
+		if !fromClient {
+			port = dp
+		}
+		m := facts[port]
+		if m == nil {
+			m = map[string]bool{}
+			facts[port] = m
+		}
+		side := "s"
+		if fromClient {
+			side = "c"
+		}
+		if f[2] == "1" || f[2] == "True" {
+			m[side+"fin"] = true
+		}
+		if f[3] == "1" || f[3] == "True" {
+			m[side+"rst"] = true
+		}
+		for _, c := range strings.Split(f[4], ",") {
+			if c != "" {
+				m[strings.ToUpper(c)] = true
+			}
+		}
+		for _, c := range strings.Split(f[5], ",") {
+			if c != "" {
+				m[c] = true
+			}
+		}
+	}
+	return facts
+}
+
+func countPackets(t *testing.T, file string) int {
+	out, err := exec.Command("tshark", "-r", file, "-T", "fields", "-e", "frame.number").Output()
+	require.NoError(t, err, "tshark -r %s", file)
+	return strings.Count(string(out), "\n")
+}
+
+// safeBuffer is a strings.Builder written by a process and read by the test.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *safeBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
