@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,7 +107,11 @@ func activate(name string, opt LiveOptions) (*pcap.Handle, error) {
 	}
 	h, err := in.Activate()
 	if err != nil {
-		return nil, fmt.Errorf("capture: interface %s: %w (capturing needs root or CAP_NET_RAW)", name, err)
+		hint := ""
+		if strings.Contains(strings.ToLower(err.Error()), "permission") {
+			hint = " (capturing needs root, or CAP_NET_RAW and CAP_NET_ADMIN: see the README)"
+		}
+		return nil, fmt.Errorf("capture: interface %s: %w%s", name, err, hint)
 	}
 	if opt.Filter != "" {
 		if err := h.SetBPFFilter(opt.Filter); err != nil {
