@@ -103,7 +103,6 @@ func countLines(t *testing.T, name string, args ...string) int {
 	return strings.Count(string(out), "\n")
 }
 
-
 func sum(m map[string]int) (n int) {
 	for _, v := range m {
 		n += v
