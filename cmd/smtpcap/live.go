@@ -13,6 +13,7 @@ import (
 
 	"github.com/smtpcap/smtpcap/capture"
 	"github.com/smtpcap/smtpcap/reassembly"
+	"github.com/smtpcap/smtpcap/smtpstate"
 )
 
 // liveFlags are live's own flags (capture, stats, evidence, privileges).
@@ -137,8 +138,15 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	opt.Order = reassembly.ByEnd
 	opt.Workers = *lf.anaWorkers
-	an := reassembly.NewPipeline(opt, pr.prepare, emit)
-	st := &liveStats{w: stderr, json: *lf.jsonStats, src: src, an: an, ended: &ended}
+	// Bytes acknowledged but never seen (Zeek's missed_bytes), of the
+	// sessions ended so far: the capture's own loss, whatever its cause.
+	var missed atomic.Int64
+	prepare := func(r *smtpstate.Record) any {
+		missed.Add(r.MissedBytes)
+		return pr.prepare(r)
+	}
+	an := reassembly.NewPipeline(opt, prepare, emit)
+	st := &liveStats{w: stderr, json: *lf.jsonStats, src: src, an: an, ended: &ended, missed: &missed}
 	if *lf.dedup > 0 {
 		st.dd = capture.NewDedup(*lf.dedup)
 	}
@@ -230,13 +238,14 @@ func defaultLiveFilter(ports []uint16) string {
 
 // liveStats prints the statistics line.
 type liveStats struct {
-	w     io.Writer
-	json  bool
-	src   *capture.Live
-	an    *reassembly.Analyzer
-	dd    *capture.Dedup
-	n     uint64         // frames analysed
-	ended *atomic.Uint64 // sessions finished (selected or not)
+	w      io.Writer
+	json   bool
+	src    *capture.Live
+	an     *reassembly.Analyzer
+	dd     *capture.Dedup
+	n      uint64         // frames analysed
+	ended  *atomic.Uint64 // sessions finished (selected or not)
+	missed *atomic.Int64  // their bytes acknowledged but never captured
 }
 
 // statsLine is what the statistics line says (the JSON form's fields).
@@ -247,6 +256,7 @@ type statsLine struct {
 	Duplicates uint64 `json:"duplicates"`
 	Frames     uint64 `json:"frames"`
 	Sessions   uint64 `json:"sessions"`
+	Missed     int64  `json:"missed_bytes"`
 	Open       *int   `json:"open,omitempty"`
 	HeapBytes  uint64 `json:"heap_bytes"`
 	SysBytes   uint64 `json:"sys_bytes"`
@@ -256,7 +266,7 @@ func (s *liveStats) print(final bool) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	l := statsLine{Time: time.Now().UTC().Format(time.RFC3339), Final: final, LiveStats: s.src.Stats(), Frames: s.n,
-		Sessions: s.ended.Load(), HeapBytes: ms.HeapAlloc, SysBytes: ms.Sys}
+		Sessions: s.ended.Load(), Missed: s.missed.Load(), HeapBytes: ms.HeapAlloc, SysBytes: ms.Sys}
 	if s.dd != nil {
 		l.Duplicates = s.dd.Dropped
 	}
@@ -276,6 +286,6 @@ func (s *liveStats) print(final bool) {
 	if l.Open != nil {
 		open = fmt.Sprintf(" open=%d", *l.Open)
 	}
-	fmt.Fprintf(s.w, "smtpcap: %s: packets=%d bytes=%d kernel_drops=%d if_drops=%d duplicates=%d frames=%d sessions=%d%s heap=%.1fMiB\n",
-		what, l.Packets, l.Bytes, l.KernelDrops, l.IfDrops, l.Duplicates, l.Frames, l.Sessions, open, float64(l.HeapBytes)/(1<<20))
+	fmt.Fprintf(s.w, "smtpcap: %s: packets=%d bytes=%d kernel_drops=%d if_drops=%d duplicates=%d frames=%d sessions=%d missed_bytes=%d%s heap=%.1fMiB\n",
+		what, l.Packets, l.Bytes, l.KernelDrops, l.IfDrops, l.Duplicates, l.Frames, l.Sessions, l.Missed, open, float64(l.HeapBytes)/(1<<20))
 }

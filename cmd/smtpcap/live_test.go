@@ -327,6 +327,8 @@ func TestLiveCapture(t *testing.T) {
 	require.Zero(t, s1["kernel_drops"])
 	require.Zero(t, s2["kernel_drops"])
 	require.Zero(t, s1["duplicates"])
+	require.Zero(t, s1["missed_bytes"])
+	require.Zero(t, s2["missed_bytes"])
 	require.Equal(t, s1["frames"], s2["frames"], "the same packets on both interfaces")
 	require.Equal(t, s2["packets"], 2*s2["frames"].(float64))
 	require.Equal(t, s2["frames"], s2["duplicates"])
