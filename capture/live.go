@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcap"
 )
@@ -28,28 +29,45 @@ type LiveOptions struct {
 	Queue int
 }
 
-// LiveIface is one opened interface.
+// LiveIface is one opened interface (Frame.File is its index).
 type LiveIface struct {
 	Name     string
 	LinkType layers.LinkType
 	SnapLen  int
-	h        *pcap.Handle
+}
+
+// packetSource is one capture socket: a libpcap handle, or one AF_PACKET
+// socket of a fanout group.
+type packetSource interface {
+	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)  // a copy
+	timeout(error) bool                                     // a read timeout: read again
+	counters() (recv, kernDrops, ifDrops uint32, err error) // wrapping 32-bit counters
+	Close()
+}
+
+// liveHandle is a socket, its queue and its counters.
+type liveHandle struct {
+	iface, queue int
+	src          packetSource
 
 	packets, bytes atomic.Uint64
 	mu             sync.Mutex
-	kern           counter64 // pcap ps_drop: dropped by the kernel (buffer full)
-	ifd            counter64 // pcap ps_ifdrop: dropped by the interface/driver
-	recv           counter64 // pcap ps_recv
+	kern           counter64 // dropped by the kernel: no room in the buffer
+	ifd            counter64 // dropped by the interface or its driver
+	recv           counter64
 	statErr        error
 }
 
-// Live reads several interfaces as one input: one goroutine per handle
-// feeds one channel, in arrival order. Frames are copies (owned by the
-// receiver); their Number is 0 (the consumer numbers them as it takes them)
-// and File is the interface's index.
+// Live reads interfaces as one input. Each socket has a goroutine that
+// feeds its queue in arrival order: with libpcap every interface feeds
+// the one queue; with AF_PACKET fanout (Linux) queue i gets the flows the
+// kernel's symmetric hash gives to socket i of every interface. Frames are
+// copies (owned by the receiver); their Number is 0 (the consumer numbers
+// them) and File is the interface's index.
 type Live struct {
 	Ifaces  []*LiveIface
-	frames  chan Frame
+	handles []*liveHandle
+	queues  []chan Frame
 	done    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
@@ -58,12 +76,7 @@ type Live struct {
 	err     error
 }
 
-// OpenLive opens and activates every interface and sets the filter; no
-// packet is read before Start.
-func OpenLive(opt LiveOptions) (*Live, error) {
-	if len(opt.Interfaces) == 0 {
-		return nil, errors.New("capture: no interface")
-	}
+func newLive(opt *LiveOptions, queues int) *Live {
 	if opt.SnapLen <= 0 {
 		opt.SnapLen = 262144
 	}
@@ -76,16 +89,42 @@ func OpenLive(opt LiveOptions) (*Live, error) {
 	if opt.Queue <= 0 {
 		opt.Queue = 4096
 	}
-	l := &Live{frames: make(chan Frame, opt.Queue), done: make(chan struct{})}
-	for _, name := range opt.Interfaces {
+	l := &Live{done: make(chan struct{})}
+	for i := 0; i < queues; i++ {
+		l.queues = append(l.queues, make(chan Frame, opt.Queue))
+	}
+	return l
+}
+
+// OpenLive opens and activates every interface with libpcap and sets the
+// filter; no packet is read before Start.
+func OpenLive(opt LiveOptions) (*Live, error) {
+	if len(opt.Interfaces) == 0 {
+		return nil, errors.New("capture: no interface")
+	}
+	l := newLive(&opt, 1)
+	for i, name := range opt.Interfaces {
 		h, err := activate(name, opt)
 		if err != nil {
 			l.closeHandles()
 			return nil, err
 		}
-		l.Ifaces = append(l.Ifaces, &LiveIface{Name: name, LinkType: h.LinkType(), SnapLen: opt.SnapLen, h: h})
+		l.Ifaces = append(l.Ifaces, &LiveIface{Name: name, LinkType: h.LinkType(), SnapLen: opt.SnapLen})
+		l.handles = append(l.handles, &liveHandle{iface: i, src: pcapSource{h}})
 	}
 	return l, nil
+}
+
+type pcapSource struct{ *pcap.Handle }
+
+func (p pcapSource) timeout(err error) bool { return errors.Is(err, pcap.NextErrorTimeoutExpired) }
+
+func (p pcapSource) counters() (uint32, uint32, uint32, error) {
+	st, err := p.Stats()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return uint32(st.PacketsReceived), uint32(st.PacketsDropped), uint32(st.PacketsIfDropped), nil
 }
 
 func activate(name string, opt LiveOptions) (*pcap.Handle, error) {
@@ -107,11 +146,7 @@ func activate(name string, opt LiveOptions) (*pcap.Handle, error) {
 	}
 	h, err := in.Activate()
 	if err != nil {
-		hint := ""
-		if strings.Contains(strings.ToLower(err.Error()), "permission") {
-			hint = " (capturing needs root, or CAP_NET_RAW and CAP_NET_ADMIN: see the README)"
-		}
-		return nil, fmt.Errorf("capture: interface %s: %w%s", name, err, hint)
+		return nil, fmt.Errorf("capture: interface %s: %w%s", name, err, permHint(err))
 	}
 	if opt.Filter != "" {
 		if err := h.SetBPFFilter(opt.Filter); err != nil {
@@ -122,28 +157,46 @@ func activate(name string, opt LiveOptions) (*pcap.Handle, error) {
 	return h, nil
 }
 
-// Start starts one reader per interface.
+func permHint(err error) string {
+	if s := strings.ToLower(err.Error()); strings.Contains(s, "permission") || strings.Contains(s, "not permitted") {
+		return " (capturing needs root, or CAP_NET_RAW and CAP_NET_ADMIN: see the README)"
+	}
+	return ""
+}
+
+// Start starts one reader per socket.
 func (l *Live) Start() {
 	l.started = true
-	for i, li := range l.Ifaces {
+	for _, h := range l.handles {
 		l.wg.Add(1)
-		go l.read(i, li)
+		go l.read(h)
 	}
 	go func() {
 		l.wg.Wait()
-		close(l.frames)
+		for _, q := range l.queues {
+			close(q)
+		}
 	}()
 }
 
-// Frames delivers the frames of every interface in arrival order; it is
-// closed when every reader has stopped (after Stop, or a read error on
-// each: see Err).
-func (l *Live) Frames() <-chan Frame { return l.frames }
+// Queues are the frame queues (one with libpcap, one per fanout worker
+// with AF_PACKET); each is closed when every reader has stopped (after
+// Stop, or a read error on each: see Err).
+func (l *Live) Queues() []<-chan Frame {
+	out := make([]<-chan Frame, len(l.queues))
+	for i, q := range l.queues {
+		out[i] = q
+	}
+	return out
+}
 
-func (l *Live) read(idx int, li *LiveIface) {
+func (l *Live) read(h *liveHandle) {
 	defer l.wg.Done()
-	defer li.h.Close()
-	defer li.refresh() // the final counters, before the handle closes
+	defer h.src.Close()
+	defer h.refresh() // the final counters, before the socket closes
+	q := l.queues[h.queue]
+	name := l.Ifaces[h.iface].Name
+	lt := l.Ifaces[h.iface].LinkType
 	last := time.Now()
 	for {
 		select {
@@ -151,26 +204,26 @@ func (l *Live) read(idx int, li *LiveIface) {
 			return
 		default:
 		}
-		data, ci, err := li.h.ReadPacketData() // a copy
+		data, ci, err := h.src.ReadPacketData()
 		if now := time.Now(); now.Sub(last) >= 500*time.Millisecond {
-			li.refresh()
+			h.refresh()
 			last = now
 		}
 		switch {
 		case err == nil:
-		case errors.Is(err, pcap.NextErrorTimeoutExpired):
+		case h.src.timeout(err):
 			continue
 		case errors.Is(err, pcap.NextErrorNoMorePackets):
 			return
 		default:
-			l.fail(fmt.Errorf("capture: interface %s: %w", li.Name, err))
+			l.fail(fmt.Errorf("capture: interface %s: %w", name, err))
 			return
 		}
-		li.packets.Add(1)
-		li.bytes.Add(uint64(ci.Length))
-		ci.InterfaceIndex = idx
+		h.packets.Add(1)
+		h.bytes.Add(uint64(ci.Length))
+		ci.InterfaceIndex = h.iface
 		select {
-		case l.frames <- Frame{Data: data, CI: ci, LinkType: li.LinkType, File: idx}:
+		case q <- Frame{Data: data, CI: ci, LinkType: lt, File: h.iface}:
 		case <-l.done:
 			return
 		}
@@ -192,9 +245,9 @@ func (l *Live) Err() error {
 	return l.err
 }
 
-// Stop stops the readers (within the read timeout) and closes the handles;
-// the frames already queued stay readable from Frames, which is then
-// closed. Without Start it only closes the handles.
+// Stop stops the readers (within the read timeout) and closes the sockets;
+// the frames already queued stay readable from the queues, which are then
+// closed. Without Start it only closes the sockets.
 func (l *Live) Stop() {
 	l.once.Do(func() {
 		close(l.done)
@@ -206,24 +259,24 @@ func (l *Live) Stop() {
 }
 
 func (l *Live) closeHandles() {
-	for _, li := range l.Ifaces {
-		li.h.Close()
+	for _, h := range l.handles {
+		h.src.Close()
 	}
 }
 
-// refresh reads libpcap's counters on the reader's goroutine (between two
-// reads: the handle is not shared) and folds them into 64-bit totals.
-func (li *LiveIface) refresh() {
-	st, err := li.h.Stats()
-	li.mu.Lock()
-	defer li.mu.Unlock()
+// refresh reads the socket's counters on its reader's goroutine (between
+// two reads) and folds them into 64-bit totals.
+func (h *liveHandle) refresh() {
+	recv, kern, ifd, err := h.src.counters()
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if err != nil {
-		li.statErr = err
+		h.statErr = err
 		return
 	}
-	li.recv.update(uint32(st.PacketsReceived))
-	li.kern.update(uint32(st.PacketsDropped))
-	li.ifd.update(uint32(st.PacketsIfDropped))
+	h.recv.update(recv)
+	h.kern.update(kern)
+	h.ifd.update(ifd)
 }
 
 // LiveStats are the counters of one interface, or of all.
@@ -235,18 +288,18 @@ type LiveStats struct {
 	IfDrops     uint64 `json:"if_drops"`     // dropped by the interface or its driver
 }
 
-// Stats sums the counters of every interface (libpcap's are refreshed
+// Stats sums the counters of every socket (the kernel's are refreshed
 // twice a second and when a reader stops).
 func (l *Live) Stats() LiveStats {
 	var s LiveStats
-	for _, li := range l.Ifaces {
-		s.Packets += li.packets.Load()
-		s.Bytes += li.bytes.Load()
-		li.mu.Lock()
-		s.Received += li.recv.total
-		s.KernelDrops += li.kern.total
-		s.IfDrops += li.ifd.total
-		li.mu.Unlock()
+	for _, h := range l.handles {
+		s.Packets += h.packets.Load()
+		s.Bytes += h.bytes.Load()
+		h.mu.Lock()
+		s.Received += h.recv.total
+		s.KernelDrops += h.kern.total
+		s.IfDrops += h.ifd.total
+		h.mu.Unlock()
 	}
 	return s
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,7 @@ type liveFlags struct {
 	tickEvery  time.Duration
 	quiet      *bool
 	anaWorkers *int
+	afpacket   *bool
 }
 
 func addLiveFlags(fs *pflag.FlagSet) *liveFlags {
@@ -52,7 +54,8 @@ func addLiveFlags(fs *pflag.FlagSet) *liveFlags {
 		count:      fs.IntP("file-count", "W", 0, "with -w: keep only the newest this many files"),
 		user:       fs.StringP("user", "Z", "", "drop privileges to this user (and its groups) once the interfaces and files are open"),
 		quiet:      fs.BoolP("quiet", "q", false, "no summary at exit (statistics lines still print)"),
-		anaWorkers: fs.Int("workers", 1, "session tables on their own cores (sharded by flow)"),
+		anaWorkers: fs.Int("workers", 1, "session tables on their own cores, sharded by flow (with --afpacket: by the kernel's fanout, one socket each)"),
+		afpacket:   fs.Bool("afpacket", false, "capture with AF_PACKET TPACKET_V3 rings instead of libpcap (Linux, Ethernet interfaces)"),
 		tickEvery:  250 * time.Millisecond,
 	}
 }
@@ -98,8 +101,16 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if filter == "" {
 		filter = defaultLiveFilter(opt.Ports)
 	}
-	src, err := capture.OpenLive(capture.LiveOptions{Interfaces: *lf.ifaces, Filter: filter, SnapLen: *lf.snap,
-		BufferSize: int(buf), Promisc: !*lf.noPromisc, Immediate: *lf.immediate})
+	lo := capture.LiveOptions{Interfaces: *lf.ifaces, Filter: filter, SnapLen: *lf.snap,
+		BufferSize: int(buf), Promisc: !*lf.noPromisc, Immediate: *lf.immediate}
+	var src *capture.Live
+	backend := "libpcap"
+	if *lf.afpacket {
+		backend = fmt.Sprintf("AF_PACKET TPACKET_V3, %d fanout sockets per interface", *lf.anaWorkers)
+		src, err = capture.OpenAFPacket(lo, *lf.anaWorkers)
+	} else {
+		src, err = capture.OpenLive(lo)
+	}
 	if err != nil {
 		return fail(exitError, "%v", err)
 	}
@@ -127,42 +138,29 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	pr := newPrinter(of, sel, loc, stdout)
-	// Every record is written the moment its session ends, and flushed.
-	var ended atomic.Uint64
-	emit := func(v any) {
-		ended.Add(1)
-		pr.emit(v)
-		if pr.err == nil {
-			pr.err = pr.w.Flush()
-		}
-	}
 	opt.Order = reassembly.ByEnd
 	opt.Workers = *lf.anaWorkers
-	// Bytes acknowledged but never seen (Zeek's missed_bytes), of the
-	// sessions ended so far: the capture's own loss, whatever its cause.
-	var missed atomic.Int64
-	prepare := func(r *smtpstate.Record) any {
-		missed.Add(r.MissedBytes)
-		return pr.prepare(r)
+	if *lf.afpacket {
+		opt.Workers = 1 // the kernel's fanout shards: one table per socket
 	}
-	an := reassembly.NewPipeline(opt, prepare, emit)
-	st := &liveStats{w: stderr, json: *lf.jsonStats, src: src, an: an, ended: &ended, missed: &missed}
-	if *lf.dedup > 0 {
-		st.dd = capture.NewDedup(*lf.dedup)
-	}
-	fmt.Fprintf(stderr, "smtpcap live: capturing on %s, filter %q\n", joinFilter(*lf.ifaces), filter)
-	writeErr := liveLoop(ctx, lf, src, an, rot, st)
+	st := &liveStats{w: stderr, json: *lf.jsonStats, src: src}
+	lv := &liveRun{pr: pr, rot: rot, st: st, dedup: *lf.dedup, opt: opt}
+	fmt.Fprintf(stderr, "smtpcap live: capturing on %s (%s), filter %q\n", joinFilter(*lf.ifaces), backend, filter)
+	stopWatch := context.AfterFunc(ctx, src.Stop)
+	defer stopWatch()
+	src.Start()
+	lv.run(src.Queues(), lf.tickEvery, *lf.stats)
 	if ctx.Err() != nil {
-		fmt.Fprintf(stderr, "smtpcap: %v; the sessions still open end as the capture ends\n", context.Cause(ctx))
+		fmt.Fprintf(stderr, "smtpcap: %v; the sessions still open ended as the capture ended\n", context.Cause(ctx))
 	}
-	an.Close()
 	st.print(true)
+	writeErr := lv.werr
 	if rot != nil {
 		if err := rot.Close(); err != nil && writeErr == nil {
 			writeErr = err
 		}
 	}
-	capWarnings(stderr, an.Stats())
+	capWarnings(stderr, lv.anaStats)
 	code := outcome(stderr, pr.finish(stdout, stderr, *lf.quiet, ""), src.Err())
 	if writeErr != nil {
 		fmt.Fprintf(stderr, "smtpcap: %v\n", writeErr)
@@ -171,52 +169,123 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return interrupt(ctx, code)
 }
 
-// liveLoop feeds the pipeline until a signal or the end of every reader:
-// frames in arrival order (numbered here, after duplicates are dropped, so
-// that the numbers are those of the -w files' frames in order), wall-clock
-// ticks that end idle sessions on a quiet link, and the statistics lines.
-func liveLoop(ctx context.Context, lf *liveFlags, src *capture.Live, an *reassembly.Analyzer, rot *capture.Rotator, st *liveStats) error {
-	src.Start()
-	tick := time.NewTicker(lf.tickEvery)
-	defer tick.Stop()
+// liveRun is the analysis of a live capture: one pipeline per queue (one
+// with libpcap, one per fanout socket with AF_PACKET), one printer, one
+// -w ring, one numbering of frames.
+type liveRun struct {
+	pr    *printer
+	rot   *capture.Rotator
+	st    *liveStats
+	dedup time.Duration
+	opt   reassembly.Options
+
+	mu       sync.Mutex // the printer; the frame numbers with the -w ring
+	n        uint64
+	werr     error
+	anaStats reassembly.Stats
+}
+
+// run feeds every queue's pipeline until the queues close (Stop, on a
+// signal), then ends the sessions still open. It prints the statistics
+// every statsEvery.
+func (lv *liveRun) run(queues []<-chan capture.Frame, tickEvery, statsEvery time.Duration) {
+	var wg sync.WaitGroup
+	lv.st.open = make([]atomic.Int64, len(queues))
+	lv.st.dups = make([]atomic.Uint64, len(queues))
+	lv.st.qn = make([]atomic.Uint64, len(queues))
+	for i, q := range queues {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lv.loop(i, q, tickEvery)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
 	var statsC <-chan time.Time
-	if *lf.stats > 0 {
-		t := time.NewTicker(*lf.stats)
+	if statsEvery > 0 {
+		t := time.NewTicker(statsEvery)
 		defer t.Stop()
 		statsC = t.C
 	}
-	var werr error
-	frame := func(f capture.Frame) {
-		if st.dd != nil && st.dd.Duplicate(f.LinkType, f.CI.Timestamp, f.Data) {
-			return
-		}
-		st.n++
-		an.Frame(st.n, f.LinkType, f.CI, f.Data)
-		if rot != nil && werr == nil {
-			werr = rot.Write(f)
-		}
-	}
-	frames := src.Frames()
 	for {
 		select {
-		case f, ok := <-frames:
+		case <-done:
+			return
+		case <-statsC:
+			lv.st.print(false)
+		}
+	}
+}
+
+// loop is one queue: frames in arrival order (numbered after the copies
+// are dropped, under the lock that writes them to -w, so that the numbers
+// are those of the frames in the files taken in order) and wall-clock
+// ticks that end idle sessions on a quiet link.
+func (lv *liveRun) loop(i int, q <-chan capture.Frame, tickEvery time.Duration) {
+	// Every record is written the moment its session ends, and flushed.
+	emit := func(v any) {
+		lv.st.ended.Add(1)
+		lv.mu.Lock()
+		defer lv.mu.Unlock()
+		lv.pr.emit(v)
+		if lv.pr.err == nil {
+			lv.pr.err = lv.pr.w.Flush()
+		}
+	}
+	// Bytes acknowledged but never seen (Zeek's missed_bytes), of the
+	// sessions ended so far: the capture's own loss, whatever its cause.
+	prepare := func(r *smtpstate.Record) any {
+		lv.st.missed.Add(r.MissedBytes)
+		return lv.pr.prepare(r)
+	}
+	an := reassembly.NewPipeline(lv.opt, prepare, emit)
+	var dd *capture.Dedup
+	if lv.dedup > 0 {
+		dd = capture.NewDedup(lv.dedup)
+	}
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case f, ok := <-q:
 			if !ok {
-				return werr
+				an.Close()
+				lv.mu.Lock()
+				st := an.Stats()
+				lv.anaStats.Evicted += st.Evicted
+				lv.anaStats.BufferCapFlushes += st.BufferCapFlushes
+				lv.anaStats.FragmentsDropped += st.FragmentsDropped
+				lv.anaStats.Fragments += st.Fragments
+				lv.anaStats.TimeJumps += st.TimeJumps
+				lv.mu.Unlock()
+				lv.st.open[i].Store(0)
+				return
 			}
-			frame(f)
+			if dd != nil && dd.Duplicate(f.LinkType, f.CI.Timestamp, f.Data) {
+				lv.st.dups[i].Store(dd.Dropped)
+				continue
+			}
+			lv.mu.Lock()
+			lv.n++
+			n := lv.n
+			if lv.rot != nil && lv.werr == nil {
+				lv.werr = lv.rot.Write(f)
+			}
+			lv.mu.Unlock()
+			lv.st.frames.Add(1)
+			lv.st.qn[i].Add(1)
+			an.Frame(n, f.LinkType, f.CI, f.Data)
 		case now := <-tick.C:
 			an.Tick(now)
-			if rot != nil && werr == nil {
-				werr = rot.Flush()
+			lv.st.open[i].Store(int64(an.Open()))
+			if lv.rot != nil {
+				lv.mu.Lock()
+				if lv.werr == nil {
+					lv.werr = lv.rot.Flush()
+				}
+				lv.mu.Unlock()
 			}
-		case <-statsC:
-			st.print(false)
-		case <-ctx.Done():
-			src.Stop()
-			for f := range frames { // already captured: analysed too
-				frame(f)
-			}
-			return werr
 		}
 	}
 }
@@ -236,16 +305,17 @@ func defaultLiveFilter(ports []uint16) string {
 	return fmt.Sprintf("(tcp and (%s)) or (vlan and tcp and (%s))", s, s)
 }
 
-// liveStats prints the statistics line.
+// liveStats prints the statistics line; the loops update its counters.
 type liveStats struct {
 	w      io.Writer
 	json   bool
 	src    *capture.Live
-	an     *reassembly.Analyzer
-	dd     *capture.Dedup
-	n      uint64         // frames analysed
-	ended  *atomic.Uint64 // sessions finished (selected or not)
-	missed *atomic.Int64  // their bytes acknowledged but never captured
+	frames atomic.Uint64  // frames analysed
+	ended  atomic.Uint64  // sessions finished (selected or not)
+	missed atomic.Int64   // their bytes acknowledged but never captured
+	open   []atomic.Int64 // per queue: open sessions (-1: unknown)
+	dups   []atomic.Uint64
+	qn     []atomic.Uint64 // per queue: frames analysed
 }
 
 // statsLine is what the statistics line says (the JSON form's fields).
@@ -253,25 +323,37 @@ type statsLine struct {
 	Time  string `json:"ts"`
 	Final bool   `json:"final"`
 	capture.LiveStats
-	Duplicates uint64 `json:"duplicates"`
-	Frames     uint64 `json:"frames"`
-	Sessions   uint64 `json:"sessions"`
-	Missed     int64  `json:"missed_bytes"`
-	Open       *int   `json:"open,omitempty"`
-	HeapBytes  uint64 `json:"heap_bytes"`
-	SysBytes   uint64 `json:"sys_bytes"`
+	Duplicates uint64   `json:"duplicates"`
+	Frames     uint64   `json:"frames"`
+	Sessions   uint64   `json:"sessions"`
+	Missed     int64    `json:"missed_bytes"`
+	Open       *int     `json:"open,omitempty"`
+	PerSocket  []uint64 `json:"frames_per_socket,omitempty"` // AF_PACKET fanout: the balance
+	HeapBytes  uint64   `json:"heap_bytes"`
+	SysBytes   uint64   `json:"sys_bytes"`
 }
 
 func (s *liveStats) print(final bool) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	l := statsLine{Time: time.Now().UTC().Format(time.RFC3339), Final: final, LiveStats: s.src.Stats(), Frames: s.n,
+	l := statsLine{Time: time.Now().UTC().Format(time.RFC3339), Final: final, LiveStats: s.src.Stats(), Frames: s.frames.Load(),
 		Sessions: s.ended.Load(), Missed: s.missed.Load(), HeapBytes: ms.HeapAlloc, SysBytes: ms.Sys}
-	if s.dd != nil {
-		l.Duplicates = s.dd.Dropped
+	open := 0
+	if len(s.qn) > 1 {
+		for i := range s.qn {
+			l.PerSocket = append(l.PerSocket, s.qn[i].Load())
+		}
 	}
-	if o := s.an.Open(); o >= 0 && !final {
-		l.Open = &o
+	for i := range s.open {
+		l.Duplicates += s.dups[i].Load()
+		if o := s.open[i].Load(); o < 0 || open < 0 {
+			open = -1
+		} else {
+			open += int(o)
+		}
+	}
+	if open >= 0 && !final {
+		l.Open = &open
 	}
 	if s.json {
 		b, _ := json.Marshal(l)
@@ -282,10 +364,10 @@ func (s *liveStats) print(final bool) {
 	if final {
 		what = "final stats"
 	}
-	open := ""
+	openS := ""
 	if l.Open != nil {
-		open = fmt.Sprintf(" open=%d", *l.Open)
+		openS = fmt.Sprintf(" open=%d", *l.Open)
 	}
 	fmt.Fprintf(s.w, "smtpcap: %s: packets=%d bytes=%d kernel_drops=%d if_drops=%d duplicates=%d frames=%d sessions=%d missed_bytes=%d%s heap=%.1fMiB\n",
-		what, l.Packets, l.Bytes, l.KernelDrops, l.IfDrops, l.Duplicates, l.Frames, l.Sessions, l.Missed, open, float64(l.HeapBytes)/(1<<20))
+		what, l.Packets, l.Bytes, l.KernelDrops, l.IfDrops, l.Duplicates, l.Frames, l.Sessions, l.Missed, openS, float64(l.HeapBytes)/(1<<20))
 }

@@ -107,8 +107,8 @@ func (l *liveLab) start(ns string, stdout, stderr io.Writer, args ...string) *ex
 	return cmd
 }
 
-// liveRun is one smtpcap live process with its streamed records.
-type liveRun struct {
+// liveProc is one smtpcap live process with its streamed records.
+type liveProc struct {
 	cmd     *exec.Cmd
 	mu      sync.Mutex
 	records []record
@@ -118,9 +118,9 @@ type liveRun struct {
 }
 
 // live starts smtpcap (argv0: the binary, or a command that runs it) in ns.
-func (l *liveLab) live(ns string, argv0 []string, args ...string) *liveRun {
+func (l *liveLab) live(ns string, argv0 []string, args ...string) *liveProc {
 	l.t.Helper()
-	r := &liveRun{ready: make(chan struct{}), done: make(chan error, 1)}
+	r := &liveProc{ready: make(chan struct{}), done: make(chan error, 1)}
 	pr, pw := io.Pipe()
 	er, ew := io.Pipe()
 	r.cmd = l.start(ns, pw, ew, append(append(argv0, "live", "--json", "--stats", "1s", "--json-stats"), args...)...)
@@ -164,10 +164,10 @@ func (l *liveLab) live(ns string, argv0 []string, args ...string) *liveRun {
 	return r
 }
 
-func (r *liveRun) errText() string { r.mu.Lock(); defer r.mu.Unlock(); return r.stderr.String() }
+func (r *liveProc) errText() string { r.mu.Lock(); defer r.mu.Unlock(); return r.stderr.String() }
 
 // byPort is the verdict of every streamed session, by client port.
-func (r *liveRun) byPort() map[int]string {
+func (r *liveProc) byPort() map[int]string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := map[int]string{}
@@ -177,10 +177,10 @@ func (r *liveRun) byPort() map[int]string {
 	return m
 }
 
-func (r *liveRun) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.records) }
+func (r *liveProc) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.records) }
 
 // finalStats is the last statistics line (JSON).
-func (r *liveRun) finalStats(t *testing.T) map[string]any {
+func (r *liveProc) finalStats(t *testing.T) map[string]any {
 	for _, line := range strings.Split(r.errText(), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) == nil && m["final"] == true {
@@ -234,7 +234,9 @@ func TestLiveCapture(t *testing.T) {
 	srv := l.live(l.ns, []string{l.bin}, "-i", "s0")
 	span := l.live(l.nm, []string{l.bin}, "-i", "m1", "-w", wdir, "-G", "1", "-Z", "nobody")
 	// Without root: nobody, with only the capabilities the README gives.
-	runs := map[string]*liveRun{"server": srv, "span": span}
+	// AF_PACKET, two fanout sockets, each its own session table.
+	af := l.live(l.nm, []string{l.bin}, "-i", "m1", "--afpacket", "--workers", "2")
+	runs := map[string]*liveProc{"server": srv, "span": span, "afpacket": af}
 	if _, err := exec.LookPath("setcap"); err == nil {
 		capBin := filepath.Join(l.tmp, "capbin")
 		b, err := os.ReadFile(l.bin)
@@ -275,7 +277,7 @@ func TestLiveCapture(t *testing.T) {
 	want := map[int]string{40001: "quit_after_message", 40002: "quit_mid_transaction", 40003: "client_rst", 40004: "capture_ended"}
 	// Streamed as they end (the closed ones linger 5 s for trailing packets),
 	// before any signal; the open one is not.
-	closed := func(r *liveRun) bool {
+	closed := func(r *liveProc) bool {
 		m := r.byPort()
 		return m[40001] != "" && m[40002] != "" && m[40003] != ""
 	}
@@ -332,6 +334,11 @@ func TestLiveCapture(t *testing.T) {
 	require.Equal(t, s1["frames"], s2["frames"], "the same packets on both interfaces")
 	require.Equal(t, s2["packets"], 2*s2["frames"].(float64))
 	require.Equal(t, s2["frames"], s2["duplicates"])
+	s3 := af.finalStats(t)
+	t.Logf("afpacket stats %v", s3)
+	require.Zero(t, s3["kernel_drops"])
+	require.Equal(t, s1["frames"], s3["frames"], "AF_PACKET: the same packets")
+	require.Equal(t, s3["frames"], s3["duplicates"], "AF_PACKET: the copies reach the same socket")
 	require.Equal(t, float64(tdPackets), s1["frames"], "smtpcap saw what tcpdump saw")
 
 	// -w and -Z: the files belong to nobody, were written after the drop
