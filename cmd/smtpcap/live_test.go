@@ -23,7 +23,8 @@ import (
 
 // liveLab is a server namespace (smtp-sink on s0), a client namespace and a
 // capture namespace whose m1 receives, through tc mirred, both directions
-// of the server's link twice over (a SPAN port that mirrors two ports);
+// of the server's link twice over (a SPAN port that mirrors two ports), and
+// whose t1 receives them once more inside VXLAN;
 // u32 match-all, as cls_matchall is not in every kernel.
 type liveLab struct {
 	t               *testing.T
@@ -71,11 +72,22 @@ func needLiveLab(t *testing.T) *liveLab {
 	for _, x := range [][]string{{l.nc, "c0"}, {l.ns, "s0"}} {
 		_ = exec.Command("ip", "netns", "exec", x[0], "ethtool", "-K", x[1], "tso", "off", "gso", "off", "gro", "off").Run()
 	}
+	// A VXLAN tunnel from the server's namespace to the capture namespace
+	// carries a third copy, as cloud traffic mirroring does.
+	l.sh("ip", "link", "add", "t0", "netns", l.ns, "type", "veth", "peer", "name", "t1", "netns", l.nm)
+	l.in(l.ns, "ip", "addr", "add", "203.0.113.1/24", "dev", "t0")
+	l.in(l.nm, "ip", "addr", "add", "203.0.113.2/24", "dev", "t1")
+	for _, x := range [][]string{{l.ns, "t0"}, {l.nm, "t1"}} {
+		l.in(x[0], "ip", "link", "set", x[1], "mtu", "1600", "up")
+	}
+	l.in(l.ns, "ip", "link", "add", "vx0", "mtu", "1550", "type", "vxlan", "id", "42", "local", "203.0.113.1", "remote", "203.0.113.2", "dstport", "4789", "dev", "t0")
+	l.in(l.ns, "ip", "link", "set", "vx0", "up")
 	l.in(l.ns, "tc", "qdisc", "add", "dev", "s0", "clsact")
 	for _, dir := range []string{"ingress", "egress"} {
 		l.in(l.ns, "tc", "filter", "add", "dev", "s0", dir, "protocol", "all", "u32", "match", "u32", "0", "0",
 			"action", "mirred", "egress", "mirror", "dev", "m0", "pipe",
-			"action", "mirred", "egress", "mirror", "dev", "m0")
+			"action", "mirred", "egress", "mirror", "dev", "m0", "pipe",
+			"action", "mirred", "egress", "mirror", "dev", "vx0")
 	}
 	return l
 }
@@ -236,7 +248,10 @@ func TestLiveCapture(t *testing.T) {
 	// Without root: nobody, with only the capabilities the README gives.
 	// AF_PACKET, two fanout sockets, each its own session table.
 	af := l.live(l.nm, []string{l.bin}, "-i", "m1", "--afpacket", "--workers", "2")
-	runs := map[string]*liveProc{"server": srv, "span": span, "afpacket": af}
+	// The VXLAN feed: the inner flows, decapsulated; the kernel keeps the
+	// inner IPv4 TCP (UDP 8 + VXLAN 8 + Ethernet: type at 28, protocol at 39).
+	vx := l.live(l.nm, []string{l.bin}, "-i", "t1", "udp port 4789 and udp[28:2] = 0x0800 and udp[39] = 6")
+	runs := map[string]*liveProc{"server": srv, "span": span, "afpacket": af, "vxlan": vx}
 	if _, err := exec.LookPath("setcap"); err == nil {
 		capBin := filepath.Join(l.tmp, "capbin")
 		b, err := os.ReadFile(l.bin)
@@ -334,6 +349,10 @@ func TestLiveCapture(t *testing.T) {
 	require.Equal(t, s1["frames"], s2["frames"], "the same packets on both interfaces")
 	require.Equal(t, s2["packets"], 2*s2["frames"].(float64))
 	require.Equal(t, s2["frames"], s2["duplicates"])
+	s4 := vx.finalStats(t)
+	t.Logf("vxlan stats %v", s4)
+	require.Equal(t, s1["frames"], s4["frames"], "VXLAN: every packet once")
+	require.Zero(t, s4["missed_bytes"])
 	s3 := af.finalStats(t)
 	t.Logf("afpacket stats %v", s3)
 	require.Zero(t, s3["kernel_drops"])
