@@ -488,7 +488,9 @@ func TestLiveLossAccounting(t *testing.T) {
 	}
 	for name, r := range runs {
 		select {
-		case <-r.done:
+		case err := <-r.done:
+			ee, ok := err.(*exec.ExitError)
+			require.True(t, ok && ee.ExitCode() == 143, "%s: %v\n%s", name, err, r.errText())
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s: still running 10 s after SIGTERM", name)
 		}
@@ -518,8 +520,14 @@ func TestLiveLossAccounting(t *testing.T) {
 		}
 		n := len(r.records)
 		r.mu.Unlock()
-		require.GreaterOrEqual(t, n, syns, "%s: every connection that sent a SYN is printed", name) // + the readiness probe
-		require.LessOrEqual(t, n, syns+1, "%s: and no more", name)
+		// syns counts the readiness probe too. A session whose every
+		// packet the kernel dropped cannot be printed.
+		require.LessOrEqual(t, n, syns, "%s: no more sessions than connections", name)
+		if st["kernel_drops"].(float64) == 0 {
+			require.Equal(t, syns, n, "%s: every connection is printed", name)
+		} else {
+			require.Greater(t, n, syns*9/10, "%s: the sessions seen in part are printed", name)
+		}
 		if st["kernel_drops"].(float64) > 0 {
 			require.Positive(t, st["missed_bytes"], "%s: the drops show as missed bytes", name)
 			require.Positive(t, lossy, "%s: and as capture_loss", name)
