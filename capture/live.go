@@ -70,8 +70,9 @@ type Live struct {
 	queues  []chan Frame
 	done    chan struct{}
 	wg      sync.WaitGroup
-	once    sync.Once
+	stateMu sync.Mutex
 	started bool
+	stopped bool
 	errMu   sync.Mutex
 	err     error
 }
@@ -164,8 +165,17 @@ func permHint(err error) string {
 	return ""
 }
 
-// Start starts one reader per socket.
+// Start starts one reader per socket (after Stop, it only closes the
+// queues).
 func (l *Live) Start() {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	if l.stopped {
+		for _, q := range l.queues {
+			close(q)
+		}
+		return
+	}
 	l.started = true
 	for _, h := range l.handles {
 		l.wg.Add(1)
@@ -247,14 +257,18 @@ func (l *Live) Err() error {
 
 // Stop stops the readers (within the read timeout) and closes the sockets;
 // the frames already queued stay readable from the queues, which are then
-// closed. Without Start it only closes the sockets.
+// closed. Without Start it only closes the sockets. Any goroutine may call
+// it, more than once.
 func (l *Live) Stop() {
-	l.once.Do(func() {
+	l.stateMu.Lock()
+	if !l.stopped {
+		l.stopped = true
 		close(l.done)
 		if !l.started {
 			l.closeHandles()
 		}
-	})
+	}
+	l.stateMu.Unlock()
 	l.wg.Wait()
 }
 

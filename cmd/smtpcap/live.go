@@ -101,41 +101,13 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if filter == "" {
 		filter = defaultLiveFilter(opt.Ports)
 	}
-	lo := capture.LiveOptions{Interfaces: *lf.ifaces, Filter: filter, SnapLen: *lf.snap,
-		BufferSize: int(buf), Promisc: !*lf.noPromisc, Immediate: *lf.immediate}
-	var src *capture.Live
-	backend := "libpcap"
-	if *lf.afpacket {
-		backend = fmt.Sprintf("AF_PACKET TPACKET_V3, %d fanout sockets per interface", *lf.anaWorkers)
-		src, err = capture.OpenAFPacket(lo, *lf.anaWorkers)
-	} else {
-		src, err = capture.OpenLive(lo)
-	}
+	src, rot, backend, err := openLiveInput(lf, filter, int(buf))
 	if err != nil {
 		return fail(exitError, "%v", err)
 	}
 	defer src.Stop()
-	var rot *capture.Rotator
-	if *lf.dir != "" {
-		ro := capture.RotateOptions{Dir: *lf.dir, MaxBytes: int64(*lf.sizeMB) * 1e6, Every: time.Duration(*lf.every) * time.Second,
-			Count: *lf.count, UID: -1, GID: -1}
-		if *lf.user != "" {
-			if ro.UID, ro.GID, _, err = lookupUser(*lf.user); err != nil {
-				return fail(exitError, "-Z: %v", err)
-			}
-		}
-		for _, li := range src.Ifaces {
-			ro.Ifaces = append(ro.Ifaces, capture.RotateIface{Name: li.Name, LinkType: li.LinkType, SnapLen: li.SnapLen, Filter: filter})
-		}
-		if rot, err = capture.NewRotator(ro, time.Now()); err != nil {
-			return fail(exitError, "%v", err)
-		}
+	if rot != nil {
 		defer rot.Close()
-	}
-	if *lf.user != "" {
-		if err := dropPrivileges(*lf.user); err != nil {
-			return fail(exitError, "-Z %s: %v", *lf.user, err)
-		}
 	}
 	pr := newPrinter(of, sel, loc, stdout)
 	opt.Order = reassembly.ByEnd
@@ -167,6 +139,51 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code = max(code, exitError)
 	}
 	return interrupt(ctx, code)
+}
+
+// openLiveInput opens the capture sockets and the first -w file, then
+// drops the privileges (-Z): nothing opened later needs them.
+func openLiveInput(lf *liveFlags, filter string, buf int) (src *capture.Live, rot *capture.Rotator, backend string, err error) {
+	lo := capture.LiveOptions{Interfaces: *lf.ifaces, Filter: filter, SnapLen: *lf.snap,
+		BufferSize: buf, Promisc: !*lf.noPromisc, Immediate: *lf.immediate}
+	backend = "libpcap"
+	if *lf.afpacket {
+		backend = fmt.Sprintf("AF_PACKET TPACKET_V3, %d fanout sockets per interface", *lf.anaWorkers)
+		src, err = capture.OpenAFPacket(lo, *lf.anaWorkers)
+	} else {
+		src, err = capture.OpenLive(lo)
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	fail := func(err error) (*capture.Live, *capture.Rotator, string, error) {
+		src.Stop()
+		if rot != nil {
+			rot.Close()
+		}
+		return nil, nil, "", err
+	}
+	if *lf.dir != "" {
+		ro := capture.RotateOptions{Dir: *lf.dir, MaxBytes: int64(*lf.sizeMB) * 1e6, Every: time.Duration(*lf.every) * time.Second,
+			Count: *lf.count, UID: -1, GID: -1}
+		if *lf.user != "" {
+			if ro.UID, ro.GID, _, err = lookupUser(*lf.user); err != nil {
+				return fail(fmt.Errorf("-Z: %w", err))
+			}
+		}
+		for _, li := range src.Ifaces {
+			ro.Ifaces = append(ro.Ifaces, capture.RotateIface{Name: li.Name, LinkType: li.LinkType, SnapLen: li.SnapLen, Filter: filter})
+		}
+		if rot, err = capture.NewRotator(ro, time.Now()); err != nil {
+			return fail(err)
+		}
+	}
+	if *lf.user != "" {
+		if err := dropPrivileges(*lf.user); err != nil {
+			return fail(fmt.Errorf("-Z %s: %w", *lf.user, err))
+		}
+	}
+	return src, rot, backend, nil
 }
 
 // liveRun is the analysis of a live capture: one pipeline per queue (one
