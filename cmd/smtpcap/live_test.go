@@ -245,13 +245,13 @@ func TestLiveCapture(t *testing.T) {
 	wdir := filepath.Join(l.tmp, "evidence")
 	srv := l.live(l.ns, []string{l.bin}, "-i", "s0")
 	span := l.live(l.nm, []string{l.bin}, "-i", "m1", "-w", wdir, "-G", "1", "-Z", "nobody")
-	// Without root: nobody, with only the capabilities the README gives.
 	// AF_PACKET, two fanout sockets, each its own session table.
 	af := l.live(l.nm, []string{l.bin}, "-i", "m1", "--afpacket", "--workers", "2")
 	// The VXLAN feed: the inner flows, decapsulated; the kernel keeps the
 	// inner IPv4 TCP (UDP 8 + VXLAN 8 + Ethernet: type at 28, protocol at 39).
 	vx := l.live(l.nm, []string{l.bin}, "-i", "t1", "udp port 4789 and udp[28:2] = 0x0800 and udp[39] = 6")
 	runs := map[string]*liveProc{"server": srv, "span": span, "afpacket": af, "vxlan": vx}
+	// Without root: nobody, with only the capabilities the README gives.
 	if _, err := exec.LookPath("setcap"); err == nil {
 		capBin := filepath.Join(l.tmp, "capbin")
 		b, err := os.ReadFile(l.bin)
@@ -270,24 +270,8 @@ func TestLiveCapture(t *testing.T) {
 			`import socket; socket.create_connection(("192.0.2.2", 25), 1).close()`).Run() == nil
 	}, 5*time.Second, 50*time.Millisecond, "smtp-sink listening")
 
-	swaks := func(port int, extra ...string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		args := append([]string{"netns", "exec", l.nc, "swaks", "--server", l.srvIP + ":25", "--local-interface", fmt.Sprintf("%s:%d", l.clientIP, port),
-			"--from", "alice@client.example", "--to", "bob@example.org", "--helo", "client.example", "--timeout", "10", "--hide-all"}, extra...)
-		out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
-		require.NoError(t, err, "swaks %v: %s", extra, out)
-	}
-	swaks(40001)                         // one message, QUIT, 221, FINs
-	time.Sleep(1100 * time.Millisecond)  // -G 1 rotates on the next packet
-	swaks(40002, "--quit-after", "RCPT") // QUIT before DATA
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", l.nc, "python3", "-c", rawClient, "rst", "40003").CombinedOutput()
-	cancel()
-	require.NoError(t, err, "%s", out)
-	var openOut safeBuffer
-	l.start(l.nc, &openOut, os.Stderr, "python3", "-c", rawClient, "open", "40004")
-	require.Eventually(t, func() bool { return strings.Contains(openOut.String(), "open") }, 5*time.Second, 20*time.Millisecond)
+	require.Equal(t, "65534", procUID(t, span.cmd.Process.Pid), "-Z nobody: the process runs as nobody")
+	l.scenarios()
 
 	want := map[int]string{40001: "quit_after_message", 40002: "quit_mid_transaction", 40003: "client_rst", 40004: "capture_ended"}
 	// Streamed as they end (the closed ones linger 5 s for trailing packets),
@@ -336,10 +320,15 @@ func TestLiveCapture(t *testing.T) {
 	require.True(t, facts[40003]["crst"] && !facts[40003]["QUIT"] && !facts[40003]["cfin"], "40003: %v", facts[40003])
 	require.True(t, facts[40004]["EHLO"] && !facts[40004]["crst"] && !facts[40004]["cfin"] && !facts[40004]["sfin"] && !facts[40004]["srst"], "40004: %v", facts[40004])
 
-	// Loss accounting: nothing dropped; the SPAN port saw every packet of
-	// the server's link twice and dropped one copy of each.
-	tdPackets := countPackets(t, pcap)
-	s1, s2 := srv.finalStats(t), span.finalStats(t)
+	checkStats(t, runs, countPackets(t, pcap))
+	checkEvidence(t, wdir, int(runs["span"].finalStats(t)["frames"].(float64)), want)
+}
+
+// checkStats: nothing dropped; the SPAN port saw every packet of the
+// server's link twice and dropped one copy of each, AF_PACKET too; the
+// VXLAN feed every packet once; and the server's interface what tcpdump saw.
+func checkStats(t *testing.T, runs map[string]*liveProc, tdPackets int) {
+	s1, s2 := runs["server"].finalStats(t), runs["span"].finalStats(t)
 	t.Logf("server stats %v\nspan stats %v\ntcpdump packets %d", s1, s2, tdPackets)
 	require.Zero(t, s1["kernel_drops"])
 	require.Zero(t, s2["kernel_drops"])
@@ -349,19 +338,22 @@ func TestLiveCapture(t *testing.T) {
 	require.Equal(t, s1["frames"], s2["frames"], "the same packets on both interfaces")
 	require.Equal(t, s2["packets"], 2*s2["frames"].(float64))
 	require.Equal(t, s2["frames"], s2["duplicates"])
-	s4 := vx.finalStats(t)
+	s4 := runs["vxlan"].finalStats(t)
 	t.Logf("vxlan stats %v", s4)
 	require.Equal(t, s1["frames"], s4["frames"], "VXLAN: every packet once")
 	require.Zero(t, s4["missed_bytes"])
-	s3 := af.finalStats(t)
+	s3 := runs["afpacket"].finalStats(t)
 	t.Logf("afpacket stats %v", s3)
 	require.Zero(t, s3["kernel_drops"])
 	require.Equal(t, s1["frames"], s3["frames"], "AF_PACKET: the same packets")
 	require.Equal(t, s3["frames"], s3["duplicates"], "AF_PACKET: the copies reach the same socket")
 	require.Equal(t, float64(tdPackets), s1["frames"], "smtpcap saw what tcpdump saw")
+}
 
-	// -w and -Z: the files belong to nobody, were written after the drop
-	// (rotated every second), and hold every analysed frame.
+// checkEvidence: -w and -Z: the files belong to nobody, were written after
+// the drop (rotated every second), hold every analysed frame, and
+// re-analyse to the verdicts streamed live.
+func checkEvidence(t *testing.T, wdir string, frames int, want map[int]string) {
 	nobody, err := user.Lookup("nobody")
 	require.NoError(t, err)
 	uid, _ := strconv.Atoi(nobody.Uid)
@@ -377,7 +369,7 @@ func TestLiveCapture(t *testing.T) {
 		require.Equal(t, uint32(uid), st.Sys().(*syscall.Stat_t).Uid, "%s owned by nobody", f)
 		total += countPackets(t, f)
 	}
-	require.Equal(t, int(s2["frames"].(float64)), total, "every analysed frame is in the files")
+	require.Equal(t, frames, total, "every analysed frame is in the files")
 	args := []string{}
 	for _, f := range files {
 		args = append(args, "-r", f)
@@ -389,6 +381,43 @@ func TestLiveCapture(t *testing.T) {
 		}
 	}
 	require.Equal(t, want, offline, "the -w files re-analyse to the same verdicts")
+}
+
+// scenarios runs the clients: 40001 one message and QUIT, 40002 QUIT
+// before DATA, 40003 EHLO then a RST (SO_LINGER 0), 40004 EHLO then open.
+func (l *liveLab) scenarios() {
+	swaks := func(port int, extra ...string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		args := append([]string{"netns", "exec", l.nc, "swaks", "--server", l.srvIP + ":25", "--local-interface", fmt.Sprintf("%s:%d", l.clientIP, port),
+			"--from", "alice@client.example", "--to", "bob@example.org", "--helo", "client.example", "--timeout", "10", "--hide-all"}, extra...)
+		out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+		require.NoError(l.t, err, "swaks %v: %s", extra, out)
+	}
+	swaks(40001)                         // one message, QUIT, 221, FINs
+	time.Sleep(1100 * time.Millisecond)  // -G 1 rotates on the next packet
+	swaks(40002, "--quit-after", "RCPT") // QUIT before DATA
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", l.nc, "python3", "-c", rawClient, "rst", "40003").CombinedOutput()
+	cancel()
+	require.NoError(l.t, err, "%s", out)
+	var openOut safeBuffer
+	l.start(l.nc, &openOut, os.Stderr, "python3", "-c", rawClient, "open", "40004")
+	require.Eventually(l.t, func() bool { return strings.Contains(openOut.String(), "open") }, 5*time.Second, 20*time.Millisecond)
+
+}
+
+// procUID is the real uid of a running process.
+func procUID(t *testing.T, pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Uid:" {
+			return f[1]
+		}
+	}
+	t.Fatalf("no Uid in /proc/%d/status", pid)
+	return ""
 }
 
 // tsharkFacts lists, per client port, the commands and replies seen and
