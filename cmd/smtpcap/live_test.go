@@ -250,7 +250,10 @@ func TestLiveCapture(t *testing.T) {
 	// The VXLAN feed: the inner flows, decapsulated; the kernel keeps the
 	// inner IPv4 TCP (UDP 8 + VXLAN 8 + Ethernet: type at 28, protocol at 39).
 	vx := l.live(l.nm, []string{l.bin}, "-i", "t1", "udp port 4789 and udp[28:2] = 0x0800 and udp[39] = 6")
-	runs := map[string]*liveProc{"server": srv, "span": span, "afpacket": af, "vxlan": vx}
+	// Two interfaces as one input: s0, and m0 that sends the two mirrored
+	// copies of each of its packets.
+	multi := l.live(l.ns, []string{l.bin}, "-i", "s0", "-i", "m0")
+	runs := map[string]*liveProc{"server": srv, "span": span, "afpacket": af, "vxlan": vx, "multi": multi}
 	// Without root: nobody, with only the capabilities the README gives.
 	if _, err := exec.LookPath("setcap"); err == nil {
 		capBin := filepath.Join(l.tmp, "capbin")
@@ -338,6 +341,10 @@ func checkStats(t *testing.T, runs map[string]*liveProc, tdPackets int) {
 	require.Equal(t, s1["frames"], s2["frames"], "the same packets on both interfaces")
 	require.Equal(t, s2["packets"], 2*s2["frames"].(float64))
 	require.Equal(t, s2["frames"], s2["duplicates"])
+	s5 := runs["multi"].finalStats(t)
+	t.Logf("-i s0 -i m0 stats %v", s5)
+	require.Equal(t, s1["frames"], s5["frames"], "two interfaces: each packet analysed once")
+	require.Equal(t, 2*s5["frames"].(float64), s5["duplicates"], "the two mirrored copies dropped")
 	s4 := runs["vxlan"].finalStats(t)
 	t.Logf("vxlan stats %v", s4)
 	require.Equal(t, s1["frames"], s4["frames"], "VXLAN: every packet once")
