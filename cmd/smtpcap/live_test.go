@@ -191,6 +191,19 @@ func (r *liveProc) byPort() map[int]string {
 
 func (r *liveProc) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.records) }
 
+// lastStats is the latest statistics line (JSON).
+func (r *liveProc) lastStats(t *testing.T) map[string]any {
+	var last map[string]any
+	for _, line := range strings.Split(r.errText(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["ts"] != nil {
+			last = m
+		}
+	}
+	require.NotNil(t, last, "no statistics line in:\n%s", r.errText())
+	return last
+}
+
 // finalStats is the last statistics line (JSON).
 func (r *liveProc) finalStats(t *testing.T) map[string]any {
 	for _, line := range strings.Split(r.errText(), "\n") {
@@ -290,6 +303,11 @@ func TestLiveCapture(t *testing.T) {
 	for _, r := range runs {
 		require.NotContains(t, r.byPort(), 40004, "the open session is not printed before it ends")
 	}
+	// The periodic statistics count it as the one session still open.
+	time.Sleep(1200 * time.Millisecond)
+	last := srv.lastStats(t)
+	require.Equal(t, false, last["final"])
+	require.Equal(t, float64(1), last["open"], "open sessions in %v", last)
 
 	for _, r := range runs {
 		require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
