@@ -24,8 +24,9 @@ type LiveOptions struct {
 	// ReadTimeout is how long libpcap may hold packets before handing them
 	// over (and how soon a stop is noticed); 0: 100 ms.
 	ReadTimeout time.Duration
-	// Queue is the number of frames between the readers and the consumer;
-	// when it is full the readers wait and the kernel drops (and counts).
+	// Queue is the number of frames between the readers and the consumer
+	// (0: 64 MiB of snap-length frames, 256 to 8192); when it is full the
+	// readers wait and the kernel drops (and counts).
 	Queue int
 }
 
@@ -88,7 +89,8 @@ func newLive(opt *LiveOptions, queues int) *Live {
 		opt.ReadTimeout = 100 * time.Millisecond
 	}
 	if opt.Queue <= 0 {
-		opt.Queue = 4096
+		// About 64 MiB of full-size frames per queue, bounded both ways.
+		opt.Queue = min(8192, max(256, (64<<20)/opt.SnapLen))
 	}
 	l := &Live{done: make(chan struct{})}
 	for i := 0; i < queues; i++ {

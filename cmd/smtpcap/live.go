@@ -116,7 +116,7 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		opt.Workers = 1 // the kernel's fanout shards: one table per socket
 	}
 	st := &liveStats{w: stderr, json: *lf.jsonStats, src: src}
-	lv := &liveRun{pr: pr, rot: rot, st: st, dedup: *lf.dedup, opt: opt}
+	lv := &liveRun{stderr: stderr, pr: pr, rot: rot, st: st, dedup: *lf.dedup, opt: opt}
 	fmt.Fprintf(stderr, "smtpcap live: capturing on %s (%s), filter %q\n", joinFilter(*lf.ifaces), backend, filter)
 	stopWatch := context.AfterFunc(ctx, src.Stop)
 	defer stopWatch()
@@ -190,16 +190,27 @@ func openLiveInput(lf *liveFlags, filter string, buf int) (src *capture.Live, ro
 // with libpcap, one per fanout socket with AF_PACKET), one printer, one
 // -w ring, one numbering of frames.
 type liveRun struct {
-	pr    *printer
-	rot   *capture.Rotator
-	st    *liveStats
-	dedup time.Duration
-	opt   reassembly.Options
+	stderr io.Writer
+	pr     *printer
+	rot    *capture.Rotator
+	st     *liveStats
+	dedup  time.Duration
+	opt    reassembly.Options
 
 	mu       sync.Mutex // the printer; the frame numbers with the -w ring
 	n        uint64
 	werr     error
+	warned   bool
 	anaStats reassembly.Stats
+}
+
+// warnWrite says at once (with lv.mu held) that -w stopped: the analysis
+// goes on, and the error is reported again at exit (exit 1).
+func (lv *liveRun) warnWrite() {
+	if lv.werr != nil && !lv.warned {
+		lv.warned = true
+		fmt.Fprintf(lv.stderr, "smtpcap: warning: -w stopped: %v; the analysis goes on\n", lv.werr)
+	}
 }
 
 // run feeds every queue's pipeline until the queues close (Stop, on a
@@ -288,6 +299,7 @@ func (lv *liveRun) loop(i int, q <-chan capture.Frame, tickEvery time.Duration) 
 			n := lv.n
 			if lv.rot != nil && lv.werr == nil {
 				lv.werr = lv.rot.Write(f)
+				lv.warnWrite()
 			}
 			lv.mu.Unlock()
 			lv.st.frames.Add(1)
@@ -300,6 +312,7 @@ func (lv *liveRun) loop(i int, q <-chan capture.Frame, tickEvery time.Duration) 
 				lv.mu.Lock()
 				if lv.werr == nil {
 					lv.werr = lv.rot.Flush()
+					lv.warnWrite()
 				}
 				lv.mu.Unlock()
 			}
