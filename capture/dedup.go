@@ -15,7 +15,9 @@ import (
 // protocol, IPv4 identification and the whole transport segment (TCP
 // header with seq, ack, flags, window, checksum, options, and the payload)
 // are equal. A retransmission is not a copy: it carries a new IP ID (Linux,
-// Windows) or comes later than the window.
+// Windows) or comes later than the window. A TCP segment without payload
+// and without an IP ID (0, or IPv6) is never taken for a copy: a RST or
+// ACK resent at once would look the same.
 //
 // Memory is bounded: at most MaxEntries packets are remembered, the
 // oldest forgotten first.
@@ -104,16 +106,22 @@ func (d *Dedup) key(lt layers.LinkType, b []byte) (uint64, bool) {
 			return 0, false
 		}
 		end := min(total, len(ip)) // a trailer (Ethernet padding) is not the packet's
-		h.Write(ip[4:6])           // identification
-		h.Write(ip[6:8])           // flags, fragment offset
-		h.Write(ip[9:10])          // protocol
-		h.Write(ip[12:20])         // addresses
+		if ip[4] == 0 && ip[5] == 0 && emptyTCP(ip[9], ip[ihl:end]) {
+			return 0, false // no IP ID to tell a resent RST or ACK from a copy
+		}
+		h.Write(ip[4:6])   // identification
+		h.Write(ip[6:8])   // flags, fragment offset
+		h.Write(ip[9:10])  // protocol
+		h.Write(ip[12:20]) // addresses
 		h.Write(ip[ihl:end])
 	case 6:
 		if len(ip) < 40 {
 			return 0, false
 		}
 		end := min(40+int(binary.BigEndian.Uint16(ip[4:6])), len(ip))
+		if emptyTCP(ip[6], ip[40:end]) {
+			return 0, false // IPv6 has no IP ID: a bare RST or ACK may be resent alike
+		}
 		h.Write(ip[4:7]) // payload length, next header
 		h.Write(ip[8:40])
 		h.Write(ip[40:end])
@@ -121,6 +129,14 @@ func (d *Dedup) key(lt layers.LinkType, b []byte) (uint64, bool) {
 		return 0, false
 	}
 	return h.Sum64(), true
+}
+
+// emptyTCP reports whether l4 is a TCP segment without payload.
+func emptyTCP(proto byte, l4 []byte) bool {
+	if proto != 6 || len(l4) < 20 {
+		return false
+	}
+	return len(l4) <= int(l4[12]>>4)*4
 }
 
 // ipPayload finds the IP packet in a frame: Ethernet with any number of

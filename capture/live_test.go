@@ -44,8 +44,8 @@ func TestOpenLiveNamesTheInterface(t *testing.T) {
 // mirroring both ports delivers: every packet that crossed the firewall
 // twice, with another TTL and other MACs. Dedup drops exactly one copy of
 // each packet seen at both points (counted here with tshark from the two
-// files), and in one capture alone it drops nothing, retransmissions
-// included.
+// files) except bare TCP segments without an IP ID, and in one capture
+// alone it drops nothing, retransmissions included.
 func TestDedupTwoMirrorPoints(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("tshark not installed")
@@ -92,6 +92,9 @@ func packetKeys(t *testing.T, file string) map[string]int {
 	require.NoError(t, err, "tshark -r %s", file)
 	m := map[string]int{}
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Split(l, "|"); len(f) == 10 && f[2] == "0x0000" && f[8] == "0" {
+			continue // no IP ID and no payload: never taken for a copy
+		}
 		m[l]++
 	}
 	return m

@@ -82,10 +82,10 @@ func (r *Rotator) open(now time.Time) error {
 		}
 	}
 	ifs := r.opt.Ifaces
-	w, err := pcapgo.NewNgWriterInterface(f, ngIface(ifs[0]), pcapgo.DefaultNgWriterOptions)
+	w, err := pcapgo.NewNgWriterInterface(f, rotateNgIface(ifs[0]), pcapgo.DefaultNgWriterOptions)
 	for _, ifc := range ifs[1:] {
 		if err == nil {
-			_, err = w.AddInterface(ngIface(ifc))
+			_, err = w.AddInterface(rotateNgIface(ifc))
 		}
 	}
 	if err == nil {
@@ -104,7 +104,7 @@ func (r *Rotator) open(now time.Time) error {
 	return nil
 }
 
-func ngIface(i RotateIface) pcapgo.NgInterface {
+func rotateNgIface(i RotateIface) pcapgo.NgInterface {
 	return pcapgo.NgInterface{Name: i.Name, LinkType: i.LinkType, SnapLength: uint32(max(0, i.SnapLen)), Filter: i.Filter,
 		TimestampResolution: 9, OS: "linux"}
 }
