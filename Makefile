@@ -70,9 +70,12 @@ golden:
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./smtpstate -run '^$$' -fuzz '^FuzzConn$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./smtpstate -run '^$$' -fuzz '^FuzzMsgID$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./smtpstate/esalog -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./smtpstate/esalog -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./capture -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./reassembly -run '^$$' -fuzz '^FuzzFrame$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./reassembly -run '^$$' -fuzz '^FuzzFlows$$' -fuzztime $(FUZZTIME)
 
 bench: build deps-test
 	testdata/bench/bench.sh $(BIN)

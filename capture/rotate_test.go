@@ -17,7 +17,7 @@ type keptFrame struct {
 	data []byte
 }
 
-func readAll(t *testing.T, files ...string) []keptFrame {
+func readFrames(t *testing.T, files ...string) []keptFrame {
 	t.Helper()
 	src, err := Open(files, Options{})
 	require.NoError(t, err)
@@ -39,7 +39,7 @@ func readAll(t *testing.T, files ...string) []keptFrame {
 // read back (with our reader) as exactly the input's last frames, bytes
 // and times; with -G (seconds) each file spans less than the period.
 func TestRotatorRing(t *testing.T) {
-	in := readAll(t, "../testdata/lab/captures/all-server.pcapng")
+	in := readFrames(t, "../testdata/lab/captures/all-server.pcapng")
 	require.Greater(t, len(in), 500)
 	src, err := Open([]string{"../testdata/lab/captures/all-server.pcapng"}, Options{})
 	require.NoError(t, err)
@@ -66,7 +66,7 @@ func TestRotatorRing(t *testing.T) {
 		st, err := os.Stat(f)
 		require.NoError(t, err)
 		require.Less(t, st.Size(), int64(20000+2000), "%s", f)
-		back = append(back, readAll(t, f)...)
+		back = append(back, readFrames(t, f)...)
 	}
 	tail := in[len(in)-len(back):]
 	for i := range back {
@@ -84,7 +84,7 @@ func TestRotatorRing(t *testing.T) {
 	require.NoError(t, r.Close())
 	total := 0
 	for _, f := range r.Files() {
-		fr := readAll(t, f)
+		fr := readFrames(t, f)
 		total += len(fr)
 		if len(fr) > 0 {
 			require.Less(t, fr[len(fr)-1].ts.Sub(fr[0].ts), 2*time.Second, "%s", f)

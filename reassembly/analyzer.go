@@ -36,9 +36,6 @@ type Options struct {
 	// Linger keeps a closed session (RST, or FIN both ways) open this long
 	// for the trailing ACKs and RSTs.
 	Linger time.Duration
-	// Classify holds the classifier's timers (server timeouts, firewall
-	// idle); nil means smtpstate.DefaultParams.
-	Classify *smtpstate.Params
 	// MaxSessions bounds the table; the least recently active session is
 	// finalized ("evicted") when it is full.
 	MaxSessions int
@@ -79,6 +76,7 @@ type Stats struct {
 	BufferCapFlushes uint64 // holes given up because a buffer cap was reached
 	TimeJumps        uint64 // frames stamped more than a day ahead, not taken as the time
 	BadChecksums     uint64 // segments dropped for a wrong checksum (Options.Checksums)
+	Duplicates       uint64 // copies of a segment dropped (a SPAN port mirroring both ways)
 	Fragments        uint64 // IPv4 fragments of TCP segments
 	FragmentsDropped uint64 // unfinished datagrams given up (too old, or too many bytes held)
 }
@@ -92,6 +90,7 @@ func (s *Stats) add(o Stats) {
 	s.Queued += o.Queued
 	s.AckFlushes += o.AckFlushes
 	s.BufferCapFlushes += o.BufferCapFlushes
+	s.Duplicates += o.Duplicates
 }
 
 // Analyzer consumes frames and emits one smtpstate.Record per TCP

@@ -22,6 +22,9 @@ type session struct {
 	// answers or anything else arrives: a scan of SYNs that are never
 	// answered costs a few hundred bytes each. pend holds its SYNs.
 	pend []segment
+	// the last segments' signatures per side, to drop a SPAN port's copies
+	// (allocated with the Conn: a half-open session stays small)
+	dups *dupState
 	// activity list (active or closed, least recently active first)
 	prev, next *session
 	list       *list
@@ -186,8 +189,78 @@ func (w *worker) materialize(s *session) {
 	}
 }
 
+// A mirror port that copies both directions of a link, or two mirrored
+// ports, delivers each packet twice within microseconds. A copy has the
+// same IP ID, sequence and acknowledgment numbers, flags, window, length
+// and payload edges as a segment seen within dupWindow; a retransmission
+// comes after a retransmission timeout (200 ms at the least) and, over
+// IPv4, with a new IP ID. A RST or ACK without payload and without an IP
+// ID (IPv6, or ID 0) is never taken for a copy.
+const (
+	dupKeep   = 4
+	dupWindow = 30 * time.Millisecond
+)
+
+type dupSig struct {
+	ts         time.Time
+	seq, ack   uint32
+	ipid       uint16
+	window     uint16
+	flags      smtpstate.Flags
+	n          uint16
+	head, tail uint64
+}
+
+type dupState struct {
+	recent [2][dupKeep]dupSig
+	next   [2]uint8
+}
+
+func sigOf(sg *segment) dupSig {
+	d := dupSig{ts: sg.ts, seq: sg.seq, ack: sg.ack, ipid: sg.ipid, window: sg.window, flags: sg.flags, n: uint16(len(sg.payload))}
+	p := sg.payload
+	for i := 0; i < 8 && i < len(p); i++ {
+		d.head = d.head<<8 | uint64(p[i])
+		d.tail = d.tail<<8 | uint64(p[len(p)-1-i])
+	}
+	return d
+}
+
+// duplicate reports (and remembers) whether sg is a copy of a segment seen
+// just before on the same side.
+func (s *session) duplicate(side int, sg *segment) bool {
+	if len(sg.payload) == 0 && (!sg.hasIPID || sg.ipid == 0) && (!sg.flags.Has(smtpstate.FlagFIN) || sg.flags.Has(smtpstate.FlagRST)) {
+		// Nothing tells a copy from a second segment: a host answers two
+		// late segments with two identical RSTs (IP ID 0) microseconds
+		// apart, and duplicate ACKs are identical too. Only a FIN is never
+		// sent twice within dupWindow.
+		return false
+	}
+	sig := sigOf(sg)
+	ds := s.dups
+	for i := range ds.recent[side] {
+		r := &ds.recent[side][i]
+		if r.ts.IsZero() || sig.ts.Sub(r.ts) > dupWindow || sig.ts.Before(r.ts) {
+			continue
+		}
+		t := *r
+		t.ts = sig.ts
+		if t == sig {
+			return true
+		}
+	}
+	ds.recent[side][ds.next[side]%dupKeep] = sig
+	ds.next[side]++
+	return false
+}
+
 // apply records one segment's TCP facts in the session, then its bytes.
 func (w *worker) apply(s *session, side int, sg *segment) {
+	if s.duplicate(side, sg) {
+		w.stats.Duplicates++
+		s.conn.Duplicate()
+		return
+	}
 	d := s.dirOf(side)
 	p := smtpstate.Packet{Frame: sg.frame, Time: sg.ts, Dir: d, Flags: sg.flags, Seq: sg.seq, Ack: sg.ack,
 		Window: sg.window, TTL: sg.ttl, IPID: sg.ipid, HasIPID: sg.hasIPID, PayloadLen: len(sg.payload), SrcMAC: sg.mac, HasMAC: sg.hasMAC}
@@ -291,7 +364,8 @@ func (w *worker) attach(s *session, sg *segment) {
 	if !senderIsClient {
 		cli, srv = srv, cli
 	}
-	s.conn = smtpstate.NewConn(cli, srv, basis, smtpstate.Config{ImplicitTLS: srv.Port == 465, Params: w.opt.Classify})
+	s.conn = smtpstate.NewConn(cli, srv, basis, smtpstate.Config{ImplicitTLS: srv.Port == 465})
+	s.dups = new(dupState)
 }
 
 // wait puts a session with queued bytes on the list tick looks at.

@@ -20,8 +20,6 @@ const (
 type Config struct {
 	// ImplicitTLS is set when the server port is 465 (SMTPS).
 	ImplicitTLS bool
-	// Params are the classifier's timers; nil means DefaultParams.
-	Params *Params
 }
 
 // Conn follows one TCP connection. Create it with NewConn, feed it Packet,
@@ -30,6 +28,8 @@ type Conn struct {
 	rec Record
 	cfg Config
 
+	trk       [2]dirTracker // TCP working state per Dir
+	hist      histTracker
 	cli, srv  lineBuf
 	mode      clientMode
 	dataDot   dotState
@@ -64,6 +64,7 @@ type Conn struct {
 	lastRST   *RST // most recent RST, for challenge-ACK detection
 	lastRSTd  Dir
 	msgid     msgIDScanner // Message-ID hook (msgid.go): header block of DATA/BDAT
+	desync    desyncState  // a dialogue that began before the capture (desync.go)
 }
 
 type clientMode uint8
@@ -76,16 +77,6 @@ const (
 	modeTLS                // opaque
 	modeIgnore             // not SMTP: count only
 )
-
-type pendingCmd struct {
-	verb  string
-	frame uint64
-	ts    time.Time
-	arg   string
-	tx    int  // transaction the command belongs to, -1 if none
-	rcpt  int  // recipient index for RCPT
-	last  bool // BDAT … LAST
-}
 
 // Endpoint names one side of the connection.
 type Endpoint struct {
@@ -101,7 +92,7 @@ func NewConn(client, server Endpoint, basis string, cfg Config) *Conn {
 	c.rec.RespH, c.rec.RespP = server.Addr, server.Port
 	c.rec.RoleBasis = basis
 	if cfg.ImplicitTLS {
-		c.enterTLS("implicit")
+		c.update(&pendingCmd{verb: vTLS, arg: "implicit"}, nil)
 	}
 	return c
 }
@@ -113,6 +104,8 @@ func (c *Conn) SwapRoles(basis string) {
 	r.OrigH, r.RespH = r.RespH, r.OrigH
 	r.OrigP, r.RespP = r.RespP, r.OrigP
 	r.Client, r.Server = r.Server, r.Client
+	c.trk[0], c.trk[1] = c.trk[1], c.trk[0]
+	c.hist.swap()
 	r.RoleBasis = basis
 }
 
@@ -135,8 +128,8 @@ func (c *Conn) Closed() bool {
 // Ahead reports whether direction d has been seen (in capture) up to at
 // least seq: bytes below it exist, even if not yet delivered in order.
 func (c *Conn) Ahead(d Dir, seq uint32) bool {
-	f := c.dir(d)
-	return f.seqInit && !seqLT(f.nextSeq, seq)
+	t := &c.trk[d]
+	return t.seqInit && !seqLT(t.nextSeq, seq)
 }
 
 // LastSeen is the time of the last packet.
@@ -170,10 +163,12 @@ func (c *Conn) Gap(d Dir, n int64, frame uint64, ts time.Time) {
 	f.GapBytes += n
 	c.rec.MissedBytes += n
 	c.anomaly("content_gap")
+	c.hist.scaled(d, scaledGap)
 	c.gapStream(d, n)
 }
 
-// Finish closes the record. reason is "closed", "idle", "end_of_input" or
+// Finish closes the record; it carries no Ending: the pipeline runs
+// package ending on it afterwards. reason is "closed", "idle", "end_of_input" or
 // "evicted"; captureEnd is the time of the input's last packet.
 func (c *Conn) Finish(reason string, captureEnd time.Time) *Record {
 	r := &c.rec
@@ -184,7 +179,7 @@ func (c *Conn) Finish(reason string, captureEnd time.Time) *Record {
 	}
 	r.PhaseAtEnd = c.closeAt
 	for _, p := range c.pending {
-		r.Unanswered = append(r.Unanswered, p.verb)
+		r.Unanswered = append(r.Unanswered, p.name)
 	}
 	for i := range r.Trans {
 		if r.Trans[i].Outcome == "" {
@@ -203,12 +198,14 @@ func (c *Conn) Finish(reason string, captureEnd time.Time) *Record {
 	}
 	sortTTLs(&r.Client)
 	sortTTLs(&r.Server)
-	finishRun(&r.Client)
-	finishRun(&r.Server)
+	finishRun(&r.Client, &c.trk[FromClient])
+	finishRun(&r.Server, &c.trk[FromServer])
 	if r.TLSInfo != nil {
 		r.TLSInfo.ClientRecords, r.TLSInfo.ClientBytes, r.TLSInfo.ClientAlerts = c.tls.records, c.tls.bytes, c.tls.alerts
 		r.TLSInfo.ServerRecords, r.TLSInfo.ServerBytes, r.TLSInfo.ServerAlerts = c.tlsSrv.records, c.tlsSrv.bytes, c.tlsSrv.alerts
 		r.TLSInfo.Garbled = c.tls.garbled || c.tlsSrv.garbled
+		r.TLSInfo.ClientTail, r.TLSInfo.ServerTail = c.tls.last(), c.tlsSrv.last()
+		r.TLSInfo.ClientMinApp, r.TLSInfo.ServerMinApp = c.tls.minApp, c.tlsSrv.minApp
 		switch {
 		case c.tls.lastAt.IsZero() && c.tlsSrv.lastAt.IsZero():
 		case c.tls.lastAt.After(c.tlsSrv.lastAt):
@@ -217,13 +214,9 @@ func (c *Conn) Finish(reason string, captureEnd time.Time) *Record {
 			r.TLSInfo.LastRecordFrom = "server"
 		}
 	}
+	c.finishZeek()
 	r.UID = UID(r)
 	r.CommunityID = CommunityID(r.OrigH, r.OrigP, r.RespH, r.RespP)
-	p := DefaultParams
-	if c.cfg.Params != nil {
-		p = *c.cfg.Params
-	}
-	r.Ending = ClassifyWith(r, p)
 	return r
 }
 

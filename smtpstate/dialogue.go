@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // replyAcc accumulates a multi-line reply.
@@ -14,6 +15,10 @@ type replyAcc struct {
 	last  string
 	lines []string // continuation texts, kept for EHLO only (bounded)
 	n     int
+	// Set when the reply is complete:
+	num   int // the code as a number
+	frame uint64
+	ts    time.Time
 }
 
 func (c *Conn) push(p pendingCmd) {
@@ -65,11 +70,12 @@ func (c *Conn) clientLine(frame uint64, ts time.Time) {
 	if c.cli.over {
 		c.anomaly("long_command_line")
 	}
+	if c.desync.on {
+		c.desyncLine(line, frame, ts)
+		return
+	}
 	if c.mode == modeAuth {
-		if c.rec.Auth != nil {
-			c.rec.Auth.Bytes += len(line)
-		}
-		c.push(pendingCmd{verb: "AUTH-DATA", frame: frame, ts: ts, tx: -1})
+		c.command(&pendingCmd{verb: vAuthLine, name: pendingName[vAuthLine], frame: frame, ts: ts, tx: -1, n: int64(len(line))})
 		return
 	}
 	if c.rec.Greeting == "" && c.rec.Replies == 0 {
@@ -82,70 +88,40 @@ func (c *Conn) clientLine(frame uint64, ts time.Time) {
 		c.anomaly("empty_command")
 		return
 	}
-	verb, arg := splitVerb(line)
+	name, arg := splitVerb(line)
 	c.rec.Commands++
-	c.rec.LastCommand = verb
-	if isMasked(verb) {
+	c.rec.LastCommand = name
+	if isMasked(name) {
 		c.anomaly("command_masked")
 	}
-	p := pendingCmd{verb: verb, frame: frame, ts: ts, tx: c.curIdx, rcpt: -1}
-	switch verb {
-	case "HELO", "EHLO", "LHLO":
+	p := pendingCmd{verb: verbOf[name], name: name, frame: frame, ts: ts, tx: c.curIdx, rcpt: -1}
+	switch p.verb {
+	case vHELO, vEHLO, vLHLO:
 		p.arg = clip(arg, 255)
-	case "MAIL":
-		c.newTrans(addrArg(arg, "FROM:"), frame)
-		p.tx = c.curIdx
-		c.state = StateMail
-	case "RCPT":
-		if t := c.curTrans(); t != nil && len(t.Rcpts) < maxRcpts {
-			t.Rcpts = append(t.Rcpts, Rcpt{Addr: addrArg(arg, "TO:")})
-			p.rcpt = len(t.Rcpts) - 1
-		}
-	case "DATA":
-		c.implicitTrans(&p, frame)
-		c.mode, c.dataDot, c.bareLF, c.dataBytes = modeData, dsLineStart, false, 0
-		c.state = StateData
-		if t := c.curTrans(); t != nil {
-			t.DataCmd = "DATA"
-		}
-	case "BDAT":
+	case vMAIL:
+		p.arg = addrArg(arg, "FROM:")
+	case vRCPT:
+		p.arg = addrArg(arg, "TO:")
+	case vAUTH:
+		p.arg = arg
+	case vBDAT:
 		n, last, ok := parseBDAT(arg)
 		if !ok {
-			c.anomaly("bdat_invalid_size")
-			break
+			n = -1
 		}
-		c.implicitTrans(&p, frame)
-		c.state = StateBDAT
-		c.bdatLast, c.bdatFrame, c.bdatTS = last, frame, ts
-		p.last = last
-		if t := c.curTrans(); t != nil {
-			t.DataCmd = "BDAT"
-		}
-		c.push(p)
-		c.mode, c.chunkRem = modeChunk, n
-		if n == 0 {
-			c.chunkDone()
-		}
-		return
-	case "RSET":
-		c.curIdx = -1 // commands after RSET belong to a new transaction
-		if c.state == StateMail || c.state == StateRcpt {
-			c.state = StateHelo
-		}
-	case "QUIT":
-		if t := c.curTrans(); t != nil && t.FinalReply == "" && t.Outcome == "" {
-			t.Outcome = "quit"
-		}
-		c.state = StateQuit
-		c.rec.Quit = &Exchange{Cmd: "QUIT", CmdFrame: frame, CmdTS: Time{ts}}
-	case "AUTH":
-		mech, ir := splitVerb([]byte(arg))
-		c.rec.Auth = &Auth{Mechanism: clip(mech, 32), Bytes: len(ir)}
-		c.preAuth = c.state
-		c.state = StateAuth
-		c.mode = modeAuth
+		p.n, p.last = n, last
 	}
-	c.push(p)
+	c.command(&p)
+}
+
+// command applies a command (or a pseudo-command) and queues it for its
+// reply.
+func (c *Conn) command(p *pendingCmd) {
+	c.update(p, nil)
+	c.push(*p)
+	if p.verb == vBDAT && p.n == 0 {
+		c.chunkDone()
+	}
 }
 
 func splitVerb(line []byte) (string, string) {
@@ -159,12 +135,18 @@ func splitVerb(line []byte) (string, string) {
 	if len(v) > 16 {
 		v = v[:16]
 	}
-	return strings.ToUpper(string(v)), clip(string(a), 512)
+	return clip(strings.ToUpper(string(v)), 512), clip(string(a), 512)
 }
 
+// clip bounds a line kept in the record and makes it valid UTF-8 (invalid
+// bytes become U+FFFD, as JSON would write them), so the record decodes
+// from its JSON line as it was.
 func clip(s string, n int) string {
 	if len(s) > n {
-		return s[:n]
+		s = s[:n]
+	}
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
 	return s
 }
@@ -215,10 +197,10 @@ func isMasked(v string) bool {
 
 // implicitTrans opens a transaction for DATA/BDAT sent without MAIL, so its
 // data and final reply are still accounted for.
-func (c *Conn) implicitTrans(p *pendingCmd, frame uint64) {
+func (c *Conn) implicitTrans(p *pendingCmd) {
 	if c.curTrans() == nil {
 		c.anomaly("data_without_mail")
-		c.newTrans("", frame)
+		c.newTrans("", p.frame)
 		p.tx = c.curIdx
 	}
 }
@@ -244,7 +226,7 @@ func (c *Conn) serverLine(frame uint64, ts time.Time) {
 	if len(line) < 3 || !isDigit(line[0]) || !isDigit(line[1]) || !isDigit(line[2]) || (len(line) > 3 && line[3] != ' ' && line[3] != '-') {
 		if c.rec.Replies == 0 && c.reply.n == 0 {
 			// The server's first line is not a reply: not SMTP.
-			c.state, c.mode = StateNotSMTP, modeIgnore
+			c.update(&pendingCmd{verb: vNotSMTP}, nil)
 			return
 		}
 		c.anomaly("malformed_reply")
@@ -347,149 +329,29 @@ func replyCode(s string) int {
 // applies the transition.
 func (c *Conn) onReply(frame uint64, ts time.Time) {
 	rp := &c.reply
-	code := replyCode(rp.code)
-	if c.rec.Replies == 1 && c.rec.Greeting == "" && (len(c.pending) == 0 || code == 220 || code == 421 || code == 554) {
+	rp.num, rp.frame, rp.ts = replyCode(rp.code), frame, ts
+	code := rp.num
+	wasOut := c.desync.on
+	if wasOut {
+		c.desyncReply(code, frame, ts) // may queue the command the reply answers
+	}
+	if !wasOut && c.rec.Replies == 1 && c.rec.Greeting == "" && (len(c.pending) == 0 || code == 220 || code == 421 || code == 554) {
 		if len(c.pending) > 0 {
 			c.anomaly("client_spoke_before_greeting")
 		}
-		c.greeting(rp.first, code)
+		c.update(&pendingCmd{verb: vGreeting, tx: -1}, rp)
 		return
 	}
 	if len(c.pending) == 0 {
-		if len(c.rec.Unsolicited) < maxUnsolic {
-			c.rec.Unsolicited = append(c.rec.Unsolicited, Exchange{Reply: rp.last, ReplyFrame: frame, ReplyTS: Time{ts}})
-		}
-		if code == 421 {
-			c.state = StateClosed
-		}
+		c.update(&pendingCmd{verb: vUnsolicited, tx: -1}, rp)
 		return
+	}
+	if c.state == StateAfterGap {
+		c.realign(code)
 	}
 	p := c.pending[0]
 	c.pending = c.pending[1:]
-	c.transition(p, rp, code, frame, ts)
-}
-
-func (c *Conn) greeting(text string, code int) {
-	c.rec.Greeting = text
-	if code/100 == 2 && c.state == StateConnect {
-		c.state = StateGreeted
-	}
-	if code == 421 {
-		c.state = StateClosed
-	}
-	if i := strings.IndexByte(text, '*'); i >= 0 && strings.Count(text, "*") >= 5 {
-		c.anomaly("banner_masked")
-	}
-}
-
-// transition is the flat (command, reply) transition function.
-func (c *Conn) transition(p pendingCmd, rp *replyAcc, code int, frame uint64, ts time.Time) {
-	ok := code/100 == 2
-	t := c.trans(p.tx)
-	switch p.verb {
-	case "HELO", "EHLO", "LHLO":
-		if ok {
-			c.rec.Helo = p.arg
-			if c.state < StateHelo || c.state == StateAuth || c.state == StateClosed {
-				c.state = StateHelo
-			}
-			if p.verb != "HELO" {
-				c.extensions(rp.lines)
-			}
-		}
-	case "MAIL":
-		if t != nil {
-			t.MailReply = rp.last
-			if !ok {
-				t.Outcome = "rejected"
-			}
-		}
-		if !ok && c.curIdx == p.tx && c.state == StateMail {
-			c.state = StateHelo
-		}
-	case "RCPT":
-		if t != nil && p.rcpt >= 0 && p.rcpt < len(t.Rcpts) {
-			t.Rcpts[p.rcpt].Reply = rp.last
-		}
-		if ok && c.state == StateMail && c.curIdx == p.tx {
-			c.state = StateRcpt
-		}
-	case "DATA":
-		if t != nil {
-			t.DataReply = rp.last
-		}
-		if code != 354 {
-			if t != nil && t.Outcome == "" {
-				t.Outcome = "rejected"
-			}
-			if c.mode == modeData && c.dataBytes == 0 {
-				c.mode = modeCommand
-			}
-			if c.state == StateData {
-				c.state = StateHelo
-			}
-		}
-	case ".":
-		c.final(t, rp.last, ok, frame, ts)
-	case "BDAT":
-		if !ok && t != nil && t.Outcome == "" {
-			t.Outcome = "rejected"
-		}
-		if p.last {
-			c.final(t, rp.last, ok, frame, ts)
-		}
-	case "RSET":
-		if ok {
-			if t != nil && t.Outcome == "" && t.FinalReply == "" {
-				t.Outcome = "reset"
-			}
-		}
-	case "QUIT":
-		if c.rec.Quit != nil {
-			c.rec.Quit.Reply, c.rec.Quit.ReplyFrame, c.rec.Quit.ReplyTS = rp.last, frame, Time{ts}
-		}
-		if code == 221 {
-			c.state = StateClosed
-		}
-	case "STARTTLS":
-		if code == 220 {
-			c.enterTLS("starttls")
-		} else {
-			c.anomaly("starttls_refused")
-		}
-	case "AUTH", "AUTH-DATA":
-		if code != 334 {
-			if c.rec.Auth != nil {
-				c.rec.Auth.Reply, c.rec.Auth.Success = rp.last, ok
-			}
-			c.mode = modeCommand
-			if c.state == StateAuth {
-				c.state = c.preAuth
-			}
-		}
-	default:
-		if (code == 500 || code == 502) && isMasked(p.verb) {
-			c.anomaly("masked_command_rejected")
-		}
-	}
-	if code == 421 {
-		c.state = StateClosed
-	}
-}
-
-func (c *Conn) final(t *Transaction, reply string, ok bool, frame uint64, ts time.Time) {
-	if t != nil {
-		t.FinalReply, t.FinalFrame, t.FinalTS = reply, frame, Time{ts}
-		if ok {
-			t.Outcome = "accepted"
-		} else {
-			t.Outcome = "rejected"
-		}
-		t.QueueID, t.MID = queueID(reply)
-	}
-	if c.state == StateDataDone {
-		c.state = StateHelo
-	}
+	c.update(&p, rp)
 }
 
 func (c *Conn) extensions(lines []string) {
@@ -505,18 +367,6 @@ func (c *Conn) extensions(lines []string) {
 		}
 		c.rec.Extensions = append(c.rec.Extensions, kw)
 	}
-}
-
-func (c *Conn) enterTLS(mode string) {
-	c.rec.TLS, c.rec.TLSMode = true, mode
-	c.rec.TLSInfo = &TLSFacts{}
-	c.mode, c.state = modeTLS, StateTLS
-	for _, p := range c.pending {
-		if p.verb != "STARTTLS" {
-			c.anomaly("command_pipelined_after_starttls")
-		}
-	}
-	c.pending = c.pending[:0]
 }
 
 // queueID finds a queue id or an ESA MID in a final reply:

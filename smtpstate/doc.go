@@ -1,6 +1,10 @@
 // Package smtpstate follows one SMTP dialogue over one TCP connection and
-// produces a single Record: who said what, which transactions completed, the
-// TCP facts of both directions and, at close, how and why the session ended.
+// produces a single Record: who said what, which transactions completed and
+// the TCP facts of both directions. The Record is plain data: every fact the
+// verdict needs is an exported JSON field, proved when it happened (what a
+// RST's numbers showed is stored with the RST); working state lives in
+// unexported tracker types. How the session ended is decided afterwards by
+// package smtpstate/ending, from the Record alone.
 //
 // Its input vocabulary is its own and uses only standard types: Packet (the
 // TCP facts of one segment, in capture order), Deliver (in-order stream bytes

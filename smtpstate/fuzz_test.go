@@ -9,8 +9,8 @@ import (
 
 // FuzzConn feeds arbitrary client and server bytes, split arbitrarily, and
 // checks invariants: no panic, the record is the same however the bytes
-// are cut, bounded lists stay bounded, every transaction has an outcome,
-// and the verdict is one of the documented ones.
+// are cut, bounded lists stay bounded, and every transaction has an
+// outcome. (FuzzEnding in package ending checks the verdicts.)
 func FuzzConn(f *testing.F) {
 	f.Add([]byte("EHLO x\r\nMAIL FROM:<a>\r\nRCPT TO:<b>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n"), []byte("220 x\r\n250 x\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok: Message 12 accepted\r\n221 bye\r\n"), uint8(3))
 	f.Add([]byte("EHLO x\r\nBDAT 5 LAST\r\nabcdeQUIT\r\n"), []byte("220 x\r\n250-x\r\n250 CHUNKING\r\n250 ok\r\n221 bye\r\n"), uint8(1))
@@ -53,20 +53,10 @@ func FuzzConn(f *testing.F) {
 				t.Fatalf("transaction without outcome or unbounded: %+v", tr)
 			}
 		}
-		if a.Ending == nil || !knownVerdict[a.Ending.Verdict] {
-			t.Fatalf("unknown verdict %+v", a.Ending)
-		}
 		if a.Auth != nil && len(a.Auth.Mechanism) > 32 {
 			t.Fatalf("mechanism not bounded")
 		}
 	})
-}
-
-var knownVerdict = map[string]bool{
-	"quit_after_message": true, "quit_after_rejection": true, "quit_no_transaction": true, "quit_mid_transaction": true,
-	"quit_then_rst": true, "quit_no_wait": true, "client_fin_no_quit": true, "server_close_reply": true, "server_timeout": true,
-	"server_fin_no_reply": true, "client_rst": true, "server_rst": true, "middlebox_rst": true, "firewall_idle_expiry": true,
-	"silent_drop": true, "handshake_failed": true, "capture_ended": true, "tls_end": true, "undetermined": true,
 }
 
 // update is accepted so that go test ./... -update works; the golden

@@ -1,6 +1,7 @@
 package smtpstate
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -143,4 +144,33 @@ func FuzzMsgID(f *testing.F) {
 			t.Fatalf("kept %q", tw.MsgID)
 		}
 	})
+}
+
+// The split helpers of the transcript tests, which live in package
+// smtpstate_test (they classify with smtpstate/ending).
+func whole(b []byte) [][]byte { return [][]byte{b} }
+
+func byteByByte(b []byte) [][]byte {
+	out := make([][]byte, len(b))
+	for i := range b {
+		out[i] = b[i : i+1]
+	}
+	return out
+}
+
+func splitAt(k int) func([]byte) [][]byte {
+	return func(b []byte) [][]byte {
+		if k <= 0 || k >= len(b) {
+			return [][]byte{b}
+		}
+		return [][]byte{b[:k], b[k:]}
+	}
+}
+
+func mustJSON(t *testing.T, r *Record) string {
+	b, err := json.MarshalIndent(r, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -25,3 +25,10 @@ func (c *Conn) BadChecksum() {
 	c.anomaly("bad_checksum")
 	c.rec.BadChecksums++
 }
+
+// Duplicate counts a copy of a segment that reassembly dropped (a SPAN
+// port that mirrors both directions sends each packet twice).
+func (c *Conn) Duplicate() {
+	c.anomaly("duplicate_packets")
+	c.rec.Duplicates++
+}

@@ -1,7 +1,9 @@
 package smtpstate
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -15,6 +17,38 @@ func (t Time) MarshalJSON() ([]byte, error) {
 		return []byte("null"), nil
 	}
 	return t.AppendJSON(make([]byte, 0, 20)), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler: it reads what MarshalJSON
+// writes (null, or epoch seconds with up to six decimals) exactly, without
+// going through a float.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		*t = Time{}
+		return nil
+	}
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	sec, frac, _ := strings.Cut(s, ".")
+	if len(frac) > 6 || sec == "" {
+		return fmt.Errorf("smtpstate: time %q: want epoch seconds with at most 6 decimals", b)
+	}
+	frac += "000000"[len(frac):]
+	si, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return fmt.Errorf("smtpstate: time %q: %w", b, err)
+	}
+	us, err := strconv.ParseInt(frac, 10, 64)
+	if err != nil {
+		return fmt.Errorf("smtpstate: time %q: %w", b, err)
+	}
+	v := si*1e6 + us
+	if neg {
+		v = -v
+	}
+	*t = Time{time.UnixMicro(v).UTC()}
+	return nil
 }
 
 // AppendJSON appends the time as MarshalJSON writes it (seconds since the
@@ -85,6 +119,15 @@ type Record struct {
 	// (or at the end of the capture).
 	PhaseAtEnd State `json:"phase"`
 
+	// Zeek's conn.log vocabulary for the same connection (zeekconn.go).
+	ConnState string `json:"conn_state"`
+	History   string `json:"history"`
+	OrigPkts  int64  `json:"orig_pkts"`
+	RespPkts  int64  `json:"resp_pkts"`
+	OrigBytes int64  `json:"orig_bytes"`
+	RespBytes int64  `json:"resp_bytes"`
+	Service   string `json:"service,omitempty"`
+
 	Client      DirFacts `json:"client"`
 	Server      DirFacts `json:"server"`
 	MissedBytes int64    `json:"missed_bytes"`
@@ -109,6 +152,7 @@ type Record struct {
 	// bad checksum (with --checksums).
 	OverlapConflicts []OverlapConflict `json:"overlap_conflicts,omitempty"`
 	BadChecksums     int               `json:"bad_checksums,omitempty"`
+	Duplicates       int               `json:"duplicates,omitempty"` // copies dropped (SPAN)
 
 	Ending *Ending  `json:"ending,omitempty"`
 	ESA    *ESARefs `json:"esa,omitempty"`
@@ -187,6 +231,23 @@ type TLSFacts struct {
 	LastRecordFrom string `json:"last_record_from,omitempty"`
 	// Garbled is set when bytes did not parse as TLS records.
 	Garbled bool `json:"garbled,omitempty"`
+	// ClientTail, ServerTail are the last record headers of each side
+	// (type, length, frame): the shape of the last commands and replies.
+	ClientTail []TLSRecord `json:"client_tail,omitempty"`
+	ServerTail []TLSRecord `json:"server_tail,omitempty"`
+	// ClientMinApp, ServerMinApp: the shortest application-data record of
+	// each side after its first two (a short command or reply plus the
+	// cipher suite's fixed overhead); 0 if none.
+	ClientMinApp int `json:"client_min_app,omitempty"`
+	ServerMinApp int `json:"server_min_app,omitempty"`
+}
+
+// TLSRecord is one TLS record header as seen on the wire.
+type TLSRecord struct {
+	Type  uint8  `json:"type"` // 20 CCS, 21 alert, 22 handshake, 23 application data
+	Len   int    `json:"len"`
+	Frame uint64 `json:"frame"`
+	TS    Time   `json:"ts"`
 }
 
 // DirFacts are the TCP facts of one direction.
@@ -208,7 +269,6 @@ type DirFacts struct {
 	MACChanged bool   `json:"mac_changed,omitempty"`
 	// IPID of the last non-RST packet (IPv4), for continuity tests.
 	LastIPID    uint16   `json:"last_ipid,omitempty"`
-	HasIPID     bool     `json:"-"`
 	FIN         *Segment `json:"fin,omitempty"` // first FIN
 	FINCount    int      `json:"fin_count,omitempty"`
 	FINRetrans  int      `json:"fin_retransmissions,omitempty"`
@@ -228,19 +288,6 @@ type DirFacts struct {
 	// DataAfterRST is the first frame carrying data (or a FIN) from this
 	// direction at or beyond the sequence of this direction's own RST.
 	DataAfterRST uint64 `json:"data_after_rst_frame,omitempty"`
-
-	// Sequence tracking, not exported to JSON.
-	seqInit  bool
-	nextSeq  uint32 // highest seq+len (+1 for SYN/FIN) seen
-	ackMax   uint32 // highest ACK sent by this direction
-	ackInit  bool
-	runSeq   uint32
-	runLen   int
-	runFirst uint64
-	runT0    time.Time
-	runAcked bool
-	macFirst [6]byte
-	hasMAC   bool
 }
 
 // TTLCount is one TTL value and how many packets carried it.
@@ -273,6 +320,14 @@ type RST struct {
 	// direction (0 = exact); only meaningful when SeqKnown.
 	SeqDelta int64 `json:"seq_delta"`
 	SeqKnown bool  `json:"seq_known"`
+	// SeqIsPeerAck: the RST's sequence number is the highest ACK the peer
+	// had sent when the RST came (a no-state host answers with that).
+	SeqIsPeerAck bool `json:"seq_is_peer_ack,omitempty"`
+	// IPIDStep is the RST's IP ID minus the direction's last IP ID before
+	// it (mod 65536); only meaningful when IPIDKnown (IPv4, a nonzero
+	// previous IP ID).
+	IPIDStep  int  `json:"ipid_step,omitempty"`
+	IPIDKnown bool `json:"ipid_known,omitempty"`
 	// MAC is the source MAC when it differs from the direction's first MAC.
 	MAC string `json:"mac,omitempty"`
 	// ChallengeACK is the frame of a pure ACK from the peer right after it.

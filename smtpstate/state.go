@@ -1,5 +1,7 @@
 package smtpstate
 
+import "fmt"
+
 // State is the phase of the SMTP dialogue. The transition function updates it
 // optimistically when a command is seen and corrects it when the reply comes.
 type State uint8
@@ -31,9 +33,13 @@ const (
 	StateClosed
 	// StateNotSMTP: the bytes were not an SMTP dialogue.
 	StateNotSMTP
+	// StateAfterGap: bytes missing from the capture broke the pairing of
+	// commands and replies; the phase is unknown until a reply that can
+	// answer only one command (354, 221, 220, 334, 235) re-synchronises it.
+	StateAfterGap
 )
 
-var stateNames = [...]string{"connect", "greeted", "helo", "mail", "rcpt", "data", "bdat", "data_done", "auth", "tls", "quit", "closed", "not_smtp"}
+var stateNames = [...]string{"connect", "greeted", "helo", "mail", "rcpt", "data", "bdat", "data_done", "auth", "tls", "quit", "closed", "not_smtp", "after_gap"}
 
 func (s State) String() string {
 	if int(s) < len(stateNames) {
@@ -44,6 +50,18 @@ func (s State) String() string {
 
 // MarshalText implements encoding.TextMarshaler.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler: it accepts exactly the
+// names String gives.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, n := range stateNames {
+		if n == string(b) {
+			*s = State(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("smtpstate: unknown state %q", b)
+}
 
 func itoa(v int) string {
 	if v == 0 {

@@ -49,6 +49,7 @@ func (c *Conn) Deliver(d Dir, b []byte, frame uint64, ts time.Time) {
 		d = FromServer
 	}
 	c.sawData[d] = true
+	c.desyncStart(d)
 	if d == FromClient {
 		c.clientBytes(b, frame, ts)
 	} else {
@@ -64,7 +65,7 @@ func (c *Conn) clientBytes(b []byte, frame uint64, ts time.Time) {
 	for len(b) > 0 {
 		switch c.mode {
 		case modeTLS:
-			c.tls.feed(b, ts)
+			c.tls.feed(b, frame, ts)
 			return
 		case modeIgnore:
 			return
@@ -100,8 +101,8 @@ func (c *Conn) clientBytes(b []byte, frame uint64, ts time.Time) {
 					}
 					head := append([]byte(nil), c.cli.buf...) // at most one byte
 					c.cli.reset()
-					c.enterTLS(mode)
-					c.tls.feed(head, ts)
+					c.update(&pendingCmd{verb: vTLS, arg: mode}, nil)
+					c.tls.feed(head, frame, ts)
 					continue
 				}
 			}
@@ -122,7 +123,7 @@ func (c *Conn) lastVerb() string {
 	if len(c.pending) == 0 {
 		return ""
 	}
-	return c.pending[len(c.pending)-1].verb
+	return c.pending[len(c.pending)-1].name
 }
 
 // tlsStart reports whether the client's line so far plus b begins a TLS
@@ -147,7 +148,7 @@ func (c *Conn) tlsStart(b []byte) (tls, wait bool) {
 func (c *Conn) serverBytes(b []byte, frame uint64, ts time.Time) {
 	for len(b) > 0 {
 		if c.mode == modeTLS {
-			c.tlsSrv.feed(b, ts)
+			c.tlsSrv.feed(b, frame, ts)
 			return
 		}
 		if c.mode == modeIgnore {
@@ -242,28 +243,10 @@ func (c *Conn) scanData(b []byte) (int, bool) {
 }
 
 func (c *Conn) endOfData(frame uint64, ts time.Time) {
-	c.mode = modeCommand
-	c.state = StateDataDone
-	if t := c.curTrans(); t != nil {
-		t.EndFrame, t.EndTS = frame, Time{ts}
-		if t.BodyBytes >= 3 {
-			t.BodyBytes -= 3 // the ".\r\n" line is not message content
-		}
-	}
-	c.push(pendingCmd{verb: ".", frame: frame, ts: ts, tx: c.curIdx})
-	c.curIdx = -1 // the client is done with this transaction
+	c.command(&pendingCmd{verb: vEndOfData, name: pendingName[vEndOfData], frame: frame, ts: ts})
 }
 
-func (c *Conn) chunkDone() {
-	c.mode = modeCommand
-	if c.bdatLast {
-		c.state = StateDataDone
-		if t := c.curTrans(); t != nil {
-			t.EndFrame, t.EndTS = c.bdatFrame, Time{c.bdatTS}
-		}
-		c.curIdx = -1
-	}
-}
+func (c *Conn) chunkDone() { c.update(&pendingCmd{verb: vChunkEnd}, nil) }
 
 // gapStream keeps the dialogue in step across n missing bytes.
 func (c *Conn) gapStream(d Dir, n int64) {
@@ -275,6 +258,7 @@ func (c *Conn) gapStream(d Dir, n int64) {
 		c.srv.reset()
 		c.reply.n = 0
 		c.anomaly("gap_in_replies")
+		c.update(&pendingCmd{verb: vGap}, nil)
 		return
 	}
 	c.msgid.gap() // Message-ID hook (msgid.go): bytes missing, stop reading the header
@@ -292,6 +276,7 @@ func (c *Conn) gapStream(d Dir, n int64) {
 			c.chunkDone()
 			if n > 0 {
 				c.anomaly("gap_in_commands")
+				c.update(&pendingCmd{verb: vGap}, nil)
 			}
 			return
 		}
@@ -300,6 +285,7 @@ func (c *Conn) gapStream(d Dir, n int64) {
 	default:
 		c.cli.reset()
 		c.anomaly("gap_in_commands")
+		c.update(&pendingCmd{verb: vGap}, nil)
 	}
 }
 
@@ -313,9 +299,19 @@ type tlsScanner struct {
 	alerts  int
 	lastAt  time.Time
 	garbled bool
+	// the last records' headers (a ring) and the shortest application-data
+	// record after the first two: the size of a short command or reply
+	// plus the cipher suite's fixed overhead
+	tail   [tlsTail]TLSRecord
+	tailN  int
+	appN   int
+	minApp int
 }
 
-func (t *tlsScanner) feed(b []byte, ts time.Time) {
+// tlsTail is how many of the last TLS records per direction are kept.
+const tlsTail = 6
+
+func (t *tlsScanner) feed(b []byte, frame uint64, ts time.Time) {
 	t.bytes += int64(len(b))
 	t.lastAt = ts
 	for len(b) > 0 && !t.garbled {
@@ -345,6 +341,15 @@ func (t *tlsScanner) feed(b []byte, ts time.Time) {
 			t.alerts++
 		}
 		t.rem = int64(t.hdr[3])<<8 | int64(t.hdr[4])
+		t.tail[t.tailN%tlsTail] = TLSRecord{Type: typ, Len: int(t.rem), Frame: frame, TS: Time{ts}}
+		t.tailN++
+		if typ == 23 {
+			// The first two application-data records may carry the
+			// encrypted handshake (TLS 1.3): not a command's size.
+			if t.appN++; t.appN > 2 && (t.minApp == 0 || int(t.rem) < t.minApp) {
+				t.minApp = int(t.rem)
+			}
+		}
 	}
 }
 
@@ -358,3 +363,13 @@ func (t *tlsScanner) skip(n int64) {
 }
 
 func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+// last returns the kept records, oldest first.
+func (t *tlsScanner) last() []TLSRecord {
+	n := min(t.tailN, tlsTail)
+	out := make([]TLSRecord, 0, n)
+	for i := t.tailN - n; i < t.tailN; i++ {
+		out = append(out, t.tail[i%tlsTail])
+	}
+	return out
+}

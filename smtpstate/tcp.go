@@ -11,6 +11,26 @@ func seqDiff(a, b uint32) int64 { return int64(int32(a - b)) }
 func seqLT(a, b uint32) bool    { return int32(a-b) < 0 }
 func seqGT(a, b uint32) bool    { return int32(a-b) > 0 }
 
+// dirTracker is the working state of one direction: what the next packet
+// is compared with. It never leaves the Conn; what it proves is written into
+// DirFacts and RST when it is proved.
+type dirTracker struct {
+	seqInit  bool
+	startSeq uint32 // the ISN (or, midstream, the first seq - 1)
+	hiSeq    uint32 // highest seq+len of any packet, pure ACKs included
+	nextSeq  uint32 // highest seq+len (+1 for SYN/FIN) seen
+	ackMax   uint32 // highest ACK sent by this direction
+	ackInit  bool
+	runSeq   uint32
+	runLen   int
+	runFirst uint64
+	runT0    time.Time
+	runAcked bool
+	macFirst [6]byte
+	hasMAC   bool
+	hasIPID  bool
+}
+
 // challengeWindow is how soon after a RST a pure ACK from its receiver counts
 // as an RFC 5961 challenge ACK.
 const challengeWindow = time.Second
@@ -35,7 +55,7 @@ func (c *Conn) Packet(p *Packet) {
 		r.EndTS = Time{p.Time}
 	}
 	r.LastFrame = p.Frame
-	f := c.dir(p.Dir)
+	f, t := c.dir(p.Dir), &c.trk[p.Dir]
 	f.Packets++
 	f.PayloadBytes += int64(p.PayloadLen)
 	if f.FirstTS.IsZero() {
@@ -47,10 +67,10 @@ func (c *Conn) Packet(p *Packet) {
 		f.LastDataFrm = p.Frame
 	}
 	if p.HasMAC {
-		if !f.hasMAC {
-			f.hasMAC, f.macFirst = true, p.SrcMAC
+		if !t.hasMAC {
+			t.hasMAC, t.macFirst = true, p.SrcMAC
 			f.MAC = macString(p.SrcMAC)
-		} else if p.SrcMAC != f.macFirst && !p.Flags.Has(FlagRST) {
+		} else if p.SrcMAC != t.macFirst && !p.Flags.Has(FlagRST) {
 			f.MACChanged = true
 		}
 	}
@@ -58,11 +78,12 @@ func (c *Conn) Packet(p *Packet) {
 	if !rst {
 		addTTL(f, p.TTL)
 		if p.HasIPID {
-			f.LastIPID, f.HasIPID = p.IPID, true
+			f.LastIPID, t.hasIPID = p.IPID, true
 		}
 	}
+	c.hist.packet(p)
 	c.trackRTT(p)
-	c.trackSeq(f, p)
+	c.trackSeq(f, t, p)
 	if p.Flags.Has(FlagACK) && !rst {
 		c.trackAck(p)
 	}
@@ -74,7 +95,7 @@ func (c *Conn) Packet(p *Packet) {
 		c.firstClose(p, "fin", idle)
 	}
 	if rst {
-		c.recordRST(f, p, idle)
+		c.recordRST(f, t, p, idle)
 	} else {
 		c.prevGap = idle
 	}
@@ -112,15 +133,15 @@ func (c *Conn) firstClose(p *Packet, kind string, idle float64) {
 	}
 }
 
-func (c *Conn) trackSeq(f *DirFacts, p *Packet) {
+func (c *Conn) trackSeq(f *DirFacts, t *dirTracker, p *Packet) {
 	fin := p.Flags.Has(FlagFIN)
 	if p.Flags.Has(FlagSYN) {
 		f.SYNs++
 		if f.SYNFrame == 0 {
 			f.SYNFrame, f.ISN = p.Frame, p.Seq
 		}
-		if !f.seqInit {
-			f.seqInit, f.nextSeq = true, p.Seq+1
+		if !t.seqInit {
+			t.seqInit, t.nextSeq, t.startSeq, t.hiSeq = true, p.Seq+1, p.Seq, p.Seq+1
 		}
 		return
 	}
@@ -128,17 +149,25 @@ func (c *Conn) trackSeq(f *DirFacts, p *Packet) {
 	if fin {
 		end++
 	}
-	if !f.seqInit {
-		f.seqInit, f.nextSeq = true, end
+	if !t.seqInit {
+		t.seqInit, t.nextSeq, t.startSeq, t.hiSeq = true, end, p.Seq-1, end
 		return
 	}
 	if p.Flags.Has(FlagRST) {
 		return
 	}
+	// Zeek's history 't': payload below the highest sequence seen, even
+	// when a pure ACK (captured first) is what went ahead.
+	if p.PayloadLen > 0 && seqLT(p.Seq, t.hiSeq) {
+		c.hist.scaled(p.Dir, scaledRetrans)
+	}
+	if seqGT(end, t.hiSeq) {
+		t.hiSeq = end
+	}
 	if c.rstSeen[p.Dir] && f.DataAfterRST == 0 && (p.PayloadLen > 0 || fin) && !seqLT(p.Seq, c.rstSeq[p.Dir]) {
 		f.DataAfterRST = p.Frame
 	}
-	if p.PayloadLen <= 1 && !fin && p.Seq+1 == f.nextSeq {
+	if p.PayloadLen <= 1 && !fin && p.Seq+1 == t.nextSeq {
 		f.KeepAlives++
 		return
 	}
@@ -146,57 +175,58 @@ func (c *Conn) trackSeq(f *DirFacts, p *Packet) {
 		return
 	}
 	switch {
-	case seqLT(p.Seq, f.nextSeq):
+	case seqLT(p.Seq, t.nextSeq):
 		f.Retrans++
 		if fin && f.FIN != nil && p.Seq+uint32(p.PayloadLen) == f.FIN.Seq {
 			f.FINRetrans++
 		}
-		if f.runLen > 0 && p.Seq == f.runSeq {
-			f.runLen++
+		if t.runLen > 0 && p.Seq == t.runSeq {
+			t.runLen++
 		} else {
-			finishRun(f)
-			f.runSeq, f.runLen, f.runFirst, f.runT0, f.runAcked = p.Seq, 1, p.Frame, p.Time, false
+			finishRun(f, t)
+			t.runSeq, t.runLen, t.runFirst, t.runT0, t.runAcked = p.Seq, 1, p.Frame, p.Time, false
 		}
-		if f.RetransRun == nil || f.runLen > f.RetransRun.Count || (f.RetransRun.Seq == f.runSeq && f.RetransRun.FirstFrame == f.runFirst) {
-			f.RetransRun = &Run{Seq: f.runSeq, Count: f.runLen, FirstFrame: f.runFirst, Span: p.Time.Sub(f.runT0).Seconds(), Acked: f.runAcked}
+		if f.RetransRun == nil || t.runLen > f.RetransRun.Count || (f.RetransRun.Seq == t.runSeq && f.RetransRun.FirstFrame == t.runFirst) {
+			f.RetransRun = &Run{Seq: t.runSeq, Count: t.runLen, FirstFrame: t.runFirst, Span: p.Time.Sub(t.runT0).Seconds(), Acked: t.runAcked}
 		}
-	case seqGT(p.Seq, f.nextSeq):
+	case seqGT(p.Seq, t.nextSeq):
 		f.OutOfOrder++
 	}
-	if seqGT(end, f.nextSeq) {
-		f.nextSeq = end
+	if seqGT(end, t.nextSeq) {
+		t.nextSeq = end
 	}
 }
 
 // finishRun folds the current run's acknowledgement state into RetransRun.
-func finishRun(f *DirFacts) {
-	if f.RetransRun != nil && f.RetransRun.Seq == f.runSeq && f.RetransRun.FirstFrame == f.runFirst {
-		f.RetransRun.Acked = f.runAcked
+func finishRun(f *DirFacts, t *dirTracker) {
+	if f.RetransRun != nil && f.RetransRun.Seq == t.runSeq && f.RetransRun.FirstFrame == t.runFirst {
+		f.RetransRun.Acked = t.runAcked
 	}
 }
 
 func (c *Conn) trackAck(p *Packet) {
-	f := c.dir(p.Dir)
-	peer := c.dir(p.Dir.Other())
+	f, peer := &c.trk[p.Dir], c.dir(p.Dir.Other())
+	pt := &c.trk[p.Dir.Other()]
 	if !f.ackInit || seqGT(p.Ack, f.ackMax) {
 		f.ackInit, f.ackMax = true, p.Ack
 	}
-	if peer.runLen > 0 && seqGT(p.Ack, peer.runSeq) {
-		peer.runAcked = true
-		finishRun(peer)
+	if pt.runLen > 0 && seqGT(p.Ack, pt.runSeq) {
+		pt.runAcked = true
+		finishRun(peer, pt)
 	}
-	if peer.seqInit && seqGT(p.Ack, peer.nextSeq) {
+	if pt.seqInit && seqGT(p.Ack, pt.nextSeq) {
 		// The peer's bytes were acknowledged but never captured.
-		peer.AckedUnseen += seqDiff(p.Ack, peer.nextSeq)
-		peer.nextSeq = p.Ack
+		peer.AckedUnseen += seqDiff(p.Ack, pt.nextSeq)
+		pt.nextSeq = p.Ack
 		c.anomaly("capture_loss")
 	}
 	if p.Window == 0 && !p.Flags.Has(FlagSYN) {
-		f.ZeroWindows++
+		c.dir(p.Dir).ZeroWindows++
+		c.hist.scaled(p.Dir, scaledZeroWin)
 	}
 }
 
-func (c *Conn) recordRST(f *DirFacts, p *Packet, idle float64) {
+func (c *Conn) recordRST(f *DirFacts, t *dirTracker, p *Packet, idle float64) {
 	x := RST{Frame: p.Frame, TS: Time{p.Time}, Seq: p.Seq, Ack: p.Ack, HasACK: p.Flags.Has(FlagACK),
 		TTL: p.TTL, IPID: p.IPID, Window: p.Window, AfterIdle: round3(idle), ResumeGap: round3(idle)}
 	if idle < 1 {
@@ -205,14 +235,23 @@ func (c *Conn) recordRST(f *DirFacts, p *Packet, idle float64) {
 	if t := c.lastFrom[p.Dir.Other()]; !t.IsZero() {
 		x.TriggerDelay = round6(p.Time.Sub(t).Seconds())
 	}
-	if f.seqInit {
+	if t.seqInit {
 		x.SeqKnown = true
-		x.SeqDelta = seqDiff(p.Seq, f.nextSeq)
+		x.SeqDelta = seqDiff(p.Seq, t.nextSeq)
+	}
+	// What the RST's numbers prove is decided now, against the state the
+	// RST met: later packets must not change it.
+	if pt := &c.trk[p.Dir.Other()]; pt.ackInit && p.Seq == pt.ackMax {
+		x.SeqIsPeerAck = true
+	}
+	if p.HasIPID && t.hasIPID && f.LastIPID != 0 {
+		x.IPIDKnown = true
+		x.IPIDStep = (int(p.IPID) - int(f.LastIPID) + 65536) % 65536
 	}
 	if len(p.Payload) > 0 {
 		x.Payload = printable(p.Payload)
 	}
-	if p.HasMAC && f.hasMAC && p.SrcMAC != f.macFirst {
+	if p.HasMAC && t.hasMAC && p.SrcMAC != t.macFirst {
 		x.MAC = macString(p.SrcMAC)
 	}
 	if !c.rstSeen[p.Dir] {

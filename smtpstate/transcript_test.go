@@ -1,4 +1,4 @@
-package smtpstate
+package smtpstate_test
 
 import (
 	"bufio"
@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	. "github.com/smtpcap/smtpcap/smtpstate"
+	"github.com/smtpcap/smtpcap/smtpstate/ending"
 )
 
 // A transcript is a text script of one connection:
@@ -22,6 +25,7 @@ import (
 //	C: EHLO x                a client line (CRLF added) in its own frame
 //	S: 250-…                 a server line
 //	C+ raw\n                 raw bytes with Go escapes, no CRLF added
+//	G: S 20                  20 bytes of the server's stream missing (Gap)
 //	=== field value          expectations checked against the Record
 //
 // Each payload frame also produces a Packet with sequence numbers tracked
@@ -36,6 +40,7 @@ type step struct {
 	noAck   bool
 	ipid    int
 	setIPID bool
+	gap     int64
 }
 
 type transcript struct {
@@ -81,6 +86,17 @@ func parseTranscript(t *testing.T, path string) transcript {
 			raw, err := strconv.Unquote(`"` + line[3:] + `"`)
 			require.NoError(t, err, "%s:%d", path, n)
 			tr.steps = append(tr.steps, step{dir: d, flags: FlagACK | FlagPSH, payload: []byte(raw), dt: dt})
+			dt = 0
+		case strings.HasPrefix(line, "G: "):
+			fs := strings.Fields(line[3:])
+			require.Len(t, fs, 2, "%s:%d", path, n)
+			v, err := strconv.ParseInt(fs[1], 10, 64)
+			require.NoError(t, err, "%s:%d", path, n)
+			d := FromClient
+			if fs[0] == "S" {
+				d = FromServer
+			}
+			tr.steps = append(tr.steps, step{dir: d, gap: v, dt: dt})
 			dt = 0
 		case strings.HasPrefix(line, "T: "):
 			fs := strings.Fields(line[3:])
@@ -145,6 +161,11 @@ func (tr transcript) replay(split func([]byte) [][]byte) *Record {
 				ttl = 63
 			}
 		}
+		if s.gap > 0 {
+			c.Gap(s.dir, s.gap, uint64(i+1), now)
+			seq[s.dir] += uint32(s.gap)
+			continue
+		}
 		id := ipid[s.dir]
 		ipid[s.dir]++
 		if s.setIPID {
@@ -173,7 +194,9 @@ func (tr transcript) replay(split func([]byte) [][]byte) *Record {
 			}
 		}
 	}
-	return c.Finish("end_of_input", now.Add(time.Second))
+	r := c.Finish("end_of_input", now.Add(time.Second))
+	r.Ending = ending.Classify(r, ending.DefaultParams)
+	return r
 }
 
 func whole(b []byte) [][]byte { return [][]byte{b} }
@@ -255,6 +278,13 @@ func TestTranscripts(t *testing.T) {
 			for _, e := range tr.expect {
 				require.Equal(t, e[1], field(t, ref, e[0]), "field %s\nrecord: %s", e[0], want)
 			}
+			// The verdict is a function of the published record.
+			var back Record
+			require.NoError(t, json.Unmarshal([]byte(want), &back))
+			require.Equal(t, want, mustJSON(t, &back), "the record does not survive a JSON round trip")
+			back.Ending = nil
+			back.Ending = ending.Classify(&back, ending.DefaultParams)
+			require.Equal(t, want, mustJSON(t, &back), "classify(decode(encode(r))) differs")
 		})
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -19,12 +18,14 @@ import (
 	"github.com/smtpcap/smtpcap/capture"
 	"github.com/smtpcap/smtpcap/reassembly"
 	"github.com/smtpcap/smtpcap/smtpstate"
+	"github.com/smtpcap/smtpcap/smtpstate/ending"
 	"github.com/smtpcap/smtpcap/smtpstate/report"
 )
 
 func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("analyze", pflag.ContinueOnError)
 	fs.Usage = func() {}
+	recFiles := recordsFlag(fs)
 	files := fs.StringArrayP("read", "r", nil, "capture file (pcap, pcapng, .gz, .zst; - for stdin); repeat to merge files in time order")
 	of := addOutFlags(fs)
 	ports := fs.UintSlice("port", nil, "additional SMTP server port (repeatable)")
@@ -33,6 +34,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	maxSessions := fs.Int("max-sessions", 1<<20, "open sessions held at once; past it the least recently active is finalized as evicted (and counted)")
 	maxBuf := fs.String("max-buffered", "1MiB", "out-of-order bytes held per direction of a connection; past it the hole is given up as a gap")
 	maxBufTotal := fs.String("max-buffered-total", "256MiB", "out-of-order bytes held in all")
+	maxRecord := fs.Int("max-record", capture.DefaultMaxRecord, "bytes kept of one capture record whatever the file's snaplen says; longer records are cut and counted")
+	maxOpen := fs.Int("max-open-files", capture.DefaultMaxOpenFiles, "input files open at once (rotated files are opened one after the other)")
 	checksums := fs.Bool("checksums", false, "drop TCP segments with a wrong checksum (off: captures on the sending host see checksums the NIC fills in later)")
 	quiet := fs.BoolP("quiet", "q", false, "no progress on stderr")
 	srvTimeouts := fs.DurationSlice("server-timeout", nil, "a server idle timer to recognise, besides RFC 5321's and the ESA's (repeatable, e.g. 45s)")
@@ -69,15 +72,15 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "smtpcap analyze: --workers must be at least 1")
 		return exitUsage
 	}
-	if len(*files) == 0 {
-		fmt.Fprintln(stderr, "smtpcap analyze: -r FILE is required")
+	if (len(*files) == 0) == (len(*recFiles) == 0) {
+		fmt.Fprintln(stderr, "smtpcap analyze: -r FILE or --records FILE.jsonl is required (not both)")
 		return exitUsage
 	}
 	if *of.stream && (len(*esaLogs) > 0 || *icid != "" || *mid != "") {
 		fmt.Fprintln(stderr, "smtpcap analyze: --stream cannot be combined with --esa-log, --icid or --mid (matching needs every session)")
 		return exitUsage
 	}
-	params := smtpstate.DefaultParams
+	params := ending.DefaultParams
 	params.ServerTimeouts = append([]float64(nil), params.ServerTimeouts...)
 	for _, d := range *srvTimeouts {
 		params.ServerTimeouts = append(params.ServerTimeouts, d.Seconds())
@@ -88,6 +91,9 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	switch {
 	case *idle <= 0 || *halfOpen <= 0 || *fwIdle < 0:
 		fmt.Fprintln(stderr, "smtpcap analyze: --idle-timeout and --half-open-timeout must be positive, --firewall-idle not negative")
+		return exitUsage
+	case *maxRecord < 1 || *maxOpen < 1:
+		fmt.Fprintln(stderr, "smtpcap analyze: --max-record and --max-open-files must be at least 1")
 		return exitUsage
 	case *maxSessions < 1:
 		fmt.Fprintln(stderr, "smtpcap analyze: --max-sessions must be at least 1")
@@ -103,7 +109,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	}
 	opt := reassembly.Options{IdleTimeout: *idle, HalfOpenTimeout: *halfOpen, MaxSessions: *maxSessions,
-		MaxBufferedPerConn: int(min(bufConn, 1<<40)), MaxBufferedTotal: int(min(bufTotal, 1<<40)), Checksums: *checksums, Classify: &params}
+		MaxBufferedPerConn: int(min(bufConn, 1<<40)), MaxBufferedTotal: int(min(bufTotal, 1<<40)), Checksums: *checksums}
 	if len(*ports) > 0 {
 		opt.Ports = append([]uint16(nil), reassembly.DefaultPorts...)
 		for _, p := range *ports {
@@ -122,30 +128,9 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			defer stop()
 		}
 	}
-	// A signal stops the reading at once: the flag is checked every frame,
-	// and standard input (which may wait for a silent writer) is closed.
-	var interrupted atomic.Bool
-	stopWatch := context.AfterFunc(ctx, func() {
-		interrupted.Store(true)
-		if c, ok := stdin.(io.Closer); ok && usesStdin(*files) {
-			_ = c.Close()
-		}
-	})
-	defer stopWatch()
-	src, err := capture.Open(*files, capture.Options{Filter: joinFilter(fs.Args()), Stdin: stdin})
-	if err != nil && interrupted.Load() {
-		fmt.Fprintf(stderr, "smtpcap: %v before any frame was read\n", context.Cause(ctx))
-		return interruptCode(ctx)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "smtpcap: %v\n", err)
-		return exitError
-	}
-	defer src.Close()
-
-	// Without ESA matching every record is written as soon as the output
-	// order allows, prepared (encoded) on the worker that finished it, and
-	// then dropped: memory follows concurrency, not the capture's length.
+	// Without ESA matching every record is classified and written as soon
+	// as the output order allows, on the worker that finished it, and then
+	// dropped: memory follows concurrency, not the capture's length.
 	// Matching needs them all.
 	keep := len(*esaLogs) > 0 || *icid != "" || *mid != ""
 	if lim, err := parseSize(*memLimit); err != nil {
@@ -156,39 +141,25 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	var records []*smtpstate.Record
 	pr := newPrinter(of, sel, loc, stdout)
-	prepare, emit := pr.prepare, pr.emit
+	prepare := func(r *smtpstate.Record) any { classify(r, params); return pr.prepare(r) }
+	emit := pr.emit
 	if keep {
-		prepare = func(r *smtpstate.Record) any { return r }
+		prepare = func(r *smtpstate.Record) any { classify(r, params); return r }
 		emit = func(v any) { records = append(records, v.(*smtpstate.Record)) }
 	}
-	if *of.stream {
-		opt.Order = reassembly.ByEnd
-	}
-	opt.Workers = *workers
-	an := reassembly.NewPipeline(opt, prepare, emit)
-	prog := newProgress(stderr, !*quiet && isTerminal(stderr), src)
-	for i := 0; !interrupted.Load(); i++ {
-		f, ok := src.Next()
-		if !ok {
-			break
+	var readErr error
+	if len(*recFiles) > 0 {
+		readErr = readRecords(*recFiles, func(r *smtpstate.Record) { emit(prepare(r)) })
+	} else {
+		if *of.stream {
+			opt.Order = reassembly.ByEnd
 		}
-		an.Frame(f.Number, f.LinkType, f.CI, f.Data)
-		if i&0xffff == 0 {
-			prog.update()
+		opt.Workers = *workers
+		in := captureInput{files: *files, filter: joinFilter(fs.Args()), maxRecord: *maxRecord, maxOpen: *maxOpen, quiet: *quiet}
+		var code int
+		if readErr, code = in.read(ctx, opt, prepare, emit, stderr); code != 0 {
+			return code
 		}
-	}
-	if interrupted.Load() {
-		fmt.Fprintf(stderr, "smtpcap: %v; the sessions still open end as the capture ends\n", context.Cause(ctx))
-	}
-	an.Close()
-	prog.done()
-	for _, w := range src.Warnings() {
-		fmt.Fprintf(stderr, "smtpcap: warning: %s\n", w)
-	}
-	capWarnings(stderr, an.Stats())
-	readErr := src.Err()
-	if interrupted.Load() {
-		readErr = nil // the read was cut short on purpose
 	}
 	if !keep {
 		return interrupt(ctx, outcome(stderr, pr.finish(stdout, stderr, *quiet, ""), readErr))
@@ -221,15 +192,6 @@ func interrupt(ctx context.Context, code int) int {
 		return c
 	}
 	return code
-}
-
-func usesStdin(files []string) bool {
-	for _, f := range files {
-		if f == "-" {
-			return true
-		}
-	}
-	return false
 }
 
 // outcome turns the output error and the input's hard error (if reading
@@ -322,3 +284,6 @@ func capWarnings(w io.Writer, st reassembly.Stats) {
 		fmt.Fprintf(w, "smtpcap: warning: %d frames stamped more than a day ahead of the capture's time were not taken as the time\n", st.TimeJumps)
 	}
 }
+
+// classify computes the record's ending with the current timers.
+func classify(r *smtpstate.Record, p ending.Params) { r.Ending = ending.Classify(r, p) }

@@ -117,7 +117,7 @@ func TestCorpusExpected(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &sessions))
 	require.NotEmpty(t, sessions)
 	cache := map[string][]map[string]any{}
-	agree := 0
+	agree, verdicts := 0, 0
 	for _, s := range sessions {
 		recs, ok := cache[s.File]
 		if !ok {
@@ -144,8 +144,57 @@ func TestCorpusExpected(t *testing.T) {
 		if assert.Empty(t, diffs, "%s (%s)", key, s.EndAsSeen) {
 			agree++
 		}
+		v := rec["ending"].(map[string]any)["verdict"].(string)
+		if verdictAgrees(s, v) {
+			verdicts++
+		} else if gap := corpusVerdictGaps[s.File]; gap != "" {
+			t.Logf("known gap %s (%s): %s: %s", key, s.EndAsSeen, v, gap)
+		} else {
+			assert.Fail(t, "verdict disagrees with how the session ended in its packets", "%s: ended %s with %d messages completed, verdict %s", key, s.EndAsSeen, s.DataCompleted, v)
+		}
 	}
-	t.Logf("%d of %d corpus sessions agree on every compared fact", agree, len(sessions))
+	t.Logf("%d of %d corpus sessions agree on every compared fact; %d verdicts agree with how they ended in their packets", agree, len(sessions), verdicts)
+}
+
+// corpusVerdictGaps are peer captures whose verdict does not yet agree
+// with how they ended, and why.
+var corpusVerdictGaps = map[string]string{
+	"zeek/smtp-one-side-only.pcap": "only the client's direction: its QUIT is seen, the acceptance of its two messages is not, so no quit_* verdict can be claimed (undetermined)",
+}
+
+// verdictAgrees: the verdict is one the corpus's end_as_seen (read from
+// the packets) allows, and a message is only called accepted when the
+// packets show one completed.
+func verdictAgrees(s corpusSession, v string) bool {
+	if v == "quit_after_message" && s.DataCompleted == 0 {
+		return false
+	}
+	in := func(vs ...string) bool {
+		for _, x := range vs {
+			if x == v {
+				return true
+			}
+		}
+		return false
+	}
+	if s.TLSAfterStart && (s.EndAsSeen == "fin_server" || s.EndAsSeen == "fin_client") && strings.HasPrefix(v, "quit_") {
+		return true // a QUIT inside TLS is not in the packets' plain text
+	}
+	switch s.EndAsSeen {
+	case "quit", "quit_no_close":
+		return strings.HasPrefix(v, "quit_")
+	case "none/incomplete":
+		return in("capture_ended", "undetermined", "handshake_failed")
+	case "fin_server":
+		return strings.HasPrefix(v, "server_") || in("undetermined", "tls_end", "firewall_idle_expiry")
+	case "fin_client":
+		return in("client_fin_no_quit", "tls_end", "undetermined", "quit_no_wait")
+	case "rst_client":
+		return in("client_rst", "middlebox_rst", "undetermined", "firewall_idle_expiry")
+	case "rst_server":
+		return in("server_rst", "middlebox_rst", "undetermined", "firewall_idle_expiry", "handshake_failed")
+	}
+	return false
 }
 
 func compareCorpus(s corpusSession, rec map[string]any) []string {

@@ -68,17 +68,22 @@ func (g *dialogue) seg(fromClient bool, flags, payload string, seq uint32, badSu
 	return len(g.ps)
 }
 
-// evasionCapture: after EHLO the client's MAIL FROM is sent twice over the
-// same sequence numbers with different addresses; badFirst puts a copy
-// with a wrong checksum (the evil one) first.
-func evasionCapture(badFirst bool) (ps []packet, evilFrame, goodFrame int) {
-	g := newDialogue()
+// open plays the handshake, the greeting and EHLO with the given reply.
+func (g *dialogue) open(ehloReply string) {
 	g.seg(true, "S", "", 0, false)
 	g.seg(false, "SA", "", 0, false)
 	g.seg(true, "A", "", 0, false)
 	g.seg(false, "PA", "220 mx.example ESMTP\r\n", 0, false)
 	g.seg(true, "PA", "EHLO c.example\r\n", 0, false)
-	g.seg(false, "PA", "250 mx.example\r\n", 0, false)
+	g.seg(false, "PA", ehloReply, 0, false)
+}
+
+// evasionCapture: after EHLO the client's MAIL FROM is sent twice over the
+// same sequence numbers with different addresses; badFirst puts a copy
+// with a wrong checksum (the evil one) first.
+func evasionCapture(badFirst bool) (ps []packet, evilFrame, goodFrame int) {
+	g := newDialogue()
+	g.open("250 mx.example\r\n")
 	good, evil := "MAIL FROM:<good@example.org>\r\n", "MAIL FROM:<evil@example.net>\r\n"
 	at := g.cseq
 	if badFirst {

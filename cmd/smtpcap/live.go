@@ -15,6 +15,7 @@ import (
 	"github.com/smtpcap/smtpcap/capture"
 	"github.com/smtpcap/smtpcap/reassembly"
 	"github.com/smtpcap/smtpcap/smtpstate"
+	"github.com/smtpcap/smtpcap/smtpstate/ending"
 )
 
 // liveFlags are live's own flags (capture, stats, evidence, privileges).
@@ -80,7 +81,7 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	opt, loc, err := af.options()
+	opt, params, loc, err := af.options()
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
@@ -116,7 +117,7 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		opt.Workers = 1 // the kernel's fanout shards: one table per socket
 	}
 	st := &liveStats{w: stderr, json: *lf.jsonStats, src: src}
-	lv := &liveRun{stderr: stderr, pr: pr, rot: rot, st: st, dedup: *lf.dedup, opt: opt}
+	lv := &liveRun{stderr: stderr, params: params, pr: pr, rot: rot, st: st, dedup: *lf.dedup, opt: opt}
 	fmt.Fprintf(stderr, "smtpcap live: capturing on %s (%s), filter %q\n", joinFilter(*lf.ifaces), backend, filter)
 	stopWatch := context.AfterFunc(ctx, src.Stop)
 	defer stopWatch()
@@ -191,6 +192,7 @@ func openLiveInput(lf *liveFlags, filter string, buf int) (src *capture.Live, ro
 // -w ring, one numbering of frames.
 type liveRun struct {
 	stderr io.Writer
+	params ending.Params
 	pr     *printer
 	rot    *capture.Rotator
 	st     *liveStats
@@ -264,6 +266,7 @@ func (lv *liveRun) loop(i int, q <-chan capture.Frame, tickEvery time.Duration) 
 	// Bytes acknowledged but never seen (Zeek's missed_bytes), of the
 	// sessions ended so far: the capture's own loss, whatever its cause.
 	prepare := func(r *smtpstate.Record) any {
+		classify(r, lv.params)
 		lv.st.missed.Add(r.MissedBytes)
 		return lv.pr.prepare(r)
 	}

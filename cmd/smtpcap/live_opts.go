@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/smtpcap/smtpcap/reassembly"
-	"github.com/smtpcap/smtpcap/smtpstate"
+	"github.com/smtpcap/smtpcap/smtpstate/ending"
 )
 
 // analysisFlags are the analysis and timer flags of analyze, for live.
@@ -43,19 +43,19 @@ func addAnalysisFlags(fs *pflag.FlagSet) *analysisFlags {
 	}
 }
 
-// options checks the flags and returns the pipeline's options and the
-// zone of the printed times.
-func (f *analysisFlags) options() (reassembly.Options, *time.Location, error) {
+// options checks the flags and returns the pipeline's options, the
+// classifier's timers and the zone of the printed times.
+func (f *analysisFlags) options() (reassembly.Options, ending.Params, *time.Location, error) {
 	var opt reassembly.Options
+	params := ending.DefaultParams
 	loc, err := sessionZone(*f.tz, *f.utc, esaMatch{Zone: time.UTC})
 	if err != nil {
-		return opt, nil, err
+		return opt, params, nil, err
 	}
-	params := smtpstate.DefaultParams
 	params.ServerTimeouts = append([]float64(nil), params.ServerTimeouts...)
 	for _, d := range *f.srvTimeouts {
 		if d <= 0 {
-			return opt, nil, fmt.Errorf("--server-timeout must be positive")
+			return opt, params, nil, fmt.Errorf("--server-timeout must be positive")
 		}
 		params.ServerTimeouts = append(params.ServerTimeouts, d.Seconds())
 	}
@@ -64,22 +64,22 @@ func (f *analysisFlags) options() (reassembly.Options, *time.Location, error) {
 	bufTotal, err2 := parseSize(*f.maxBufTotal)
 	switch {
 	case *f.idle <= 0 || *f.halfOpen <= 0 || *f.fwIdle < 0:
-		return opt, nil, fmt.Errorf("--idle-timeout and --half-open-timeout must be positive, --firewall-idle not negative")
+		return opt, params, nil, fmt.Errorf("--idle-timeout and --half-open-timeout must be positive, --firewall-idle not negative")
 	case *f.maxSessions < 1:
-		return opt, nil, fmt.Errorf("--max-sessions must be at least 1")
+		return opt, params, nil, fmt.Errorf("--max-sessions must be at least 1")
 	case err1 != nil || err2 != nil || bufConn < 1 || bufTotal < 1:
-		return opt, nil, fmt.Errorf("--max-buffered and --max-buffered-total take a size above zero, such as 1MiB")
+		return opt, params, nil, fmt.Errorf("--max-buffered and --max-buffered-total take a size above zero, such as 1MiB")
 	}
 	opt = reassembly.Options{IdleTimeout: *f.idle, HalfOpenTimeout: *f.halfOpen, MaxSessions: *f.maxSessions,
-		MaxBufferedPerConn: int(min(bufConn, 1<<40)), MaxBufferedTotal: int(min(bufTotal, 1<<40)), Checksums: *f.checksums, Classify: &params}
+		MaxBufferedPerConn: int(min(bufConn, 1<<40)), MaxBufferedTotal: int(min(bufTotal, 1<<40)), Checksums: *f.checksums}
 	if len(*f.ports) > 0 {
 		opt.Ports = append([]uint16(nil), reassembly.DefaultPorts...)
 		for _, p := range *f.ports {
 			if p == 0 || p > 65535 {
-				return opt, nil, fmt.Errorf("bad port %d", p)
+				return opt, params, nil, fmt.Errorf("bad port %d", p)
 			}
 			opt.Ports = append(opt.Ports, uint16(p))
 		}
 	}
-	return opt, loc, nil
+	return opt, params, loc, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/smtpcap/smtpcap/smtpstate"
+	"github.com/smtpcap/smtpcap/smtpstate/ending"
 )
 
 // MatchOptions tune Match.
@@ -316,23 +317,32 @@ func consistency(r *smtpstate.Record, c *Conn, refs *smtpstate.ESARefs) {
 	}
 	v := r.Ending.Verdict
 	story := c.Story()
-	quit := strings.HasPrefix(v, "quit_")
+	fam := ending.FamilyOf(v)
+	quit := fam == ending.FamilyQuit
 	ok, why := true, ""
 	switch story {
 	case "aborted_by_sender":
-		ok = v == "quit_mid_transaction"
+		// A transaction whose recipients were all refused stays open
+		// until the QUIT: the ESA logs that as aborted by the sender too.
+		ok = v == string(ending.QuitMidTransaction) || v == string(ending.QuitAfterRejection)
 		why = "the log says the sender aborted (QUIT inside a transaction) but the capture shows " + v
 	case "receiving_aborted", "lost":
 		ok = !quit
 		why = "the log says the connection was lost (no QUIT) but the capture shows " + v
 	case "close":
-		ok = quit || strings.HasPrefix(v, "server_") || v == "tls_end" || v == "handshake_failed"
+		ok = quit || fam == ending.FamilyServer || fam == ending.FamilyTLS || fam == ending.FamilyHandshake
 		why = "the log says an orderly close but the capture shows " + v
 	}
-	if v == "undetermined" || v == "capture_ended" {
+	if fam == ending.FamilyOpen {
 		return
 	}
 	refs.Consistent = &ok
+	// A QUIT inferred inside TLS from record sizes is settled by the log:
+	// an orderly close (no "lost", no abort) says the QUIT was there.
+	if ok && story == "close" && quit && hasString(r.Ending.Flags, "tls_inferred") && r.Ending.Confidence == "medium" {
+		r.Ending.Confidence = "high"
+		r.Ending.Reason += "; the ESA log agrees (ICID close without lost, no message aborted)"
+	}
 	if !ok {
 		refs.Note = strings.TrimPrefix(refs.Note+"; ", "; ") + why
 	}
@@ -357,4 +367,13 @@ func (res *Result) Find(id, mid string) *Conn {
 		}
 	}
 	return nil
+}
+
+func hasString(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
 }

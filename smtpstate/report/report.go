@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/smtpcap/smtpcap/smtpstate"
+	"github.com/smtpcap/smtpcap/smtpstate/ending"
 )
 
 // Sort orders records by start time, then uid: the order of every report.
@@ -98,6 +99,9 @@ func Line(r *smtpstate.Record, loc *time.Location) string {
 	}
 	if e := r.Ending; e != nil {
 		fmt.Fprintf(&b, "  %s (%s, %s)", e.Verdict, e.Who, e.Confidence)
+		if _, ok := ending.Lookup(e.Verdict); !ok {
+			b.WriteString(" [verdict not in the catalogue]") // a record from another version
+		}
 		if e.MessageLost {
 			b.WriteString(" MESSAGE LOST")
 		}

@@ -38,12 +38,13 @@ while [ $# -gt 0 ]; do
 done
 
 # ---- scenarios: name | description | expected verdict@server | who@server | verdict@span | who@span | ESA abort line
+#      [| known gaps: points=what the analyzer cannot reach yet] -- the expectation is the truth all the same
 SCENARIOS=(
   "quit_one|one message, QUIT, 221 (swaks)|quit_after_message|client|quit_after_message|client|"
   "quit_multi|three messages over one connection, QUIT/221 then the client's RST (smtp-source -d)|quit_then_rst|client|quit_then_rst|client|"
   "quit_after_ehlo|EHLO then QUIT, no transaction (swaks --quit-after EHLO)|quit_no_transaction|client|quit_no_transaction|client|"
   "quit_after_rcpt|QUIT after RCPT, before DATA (swaks --quit-after RCPT)|quit_mid_transaction|client|quit_mid_transaction|client|Receiving aborted by sender"
-  "relay_denied_quit|RCPT refused (554 relay), then QUIT (swaks)|quit_mid_transaction|client|quit_mid_transaction|client|Receiving aborted by sender"
+  "relay_denied_quit|RCPT refused (554 relay), then QUIT (swaks)|quit_after_rejection|client|quit_after_rejection|client|Receiving aborted by sender"
   "size_rejected_quit|message refused at end of data (552 size), then QUIT|quit_after_rejection|client|quit_after_rejection|client|"
   "pipelining|PIPELINING, one message (swaks --pipeline)|quit_after_message|client|quit_after_message|client|"
   "bdat|CHUNKING: BDAT, BDAT LAST, QUIT (scripted)|quit_after_message|client|quit_after_message|client|"
@@ -59,12 +60,13 @@ SCENARIOS=(
   "timeout_greeting|client silent after the greeting: Postfix smtpd_timeout|server_timeout|server|server_timeout|server|"
   "timeout_rcpt|client silent after RCPT: Postfix smtpd_timeout|server_timeout|server|server_timeout|server|Receiving aborted"
   "timeout_data|client silent inside DATA: Postfix smtpd_timeout|server_timeout|server|server_timeout|server|Receiving aborted"
-  "starttls_quit|STARTTLS, one message, QUIT inside TLS (swaks -tls)|tls_end|@fin|tls_end|@fin|"
+  "starttls_quit|STARTTLS, one message, QUIT inside TLS (swaks -tls; Postfix logs quit=1)|quit_after_message|client|quit_after_message|client|"
   "starttls_rst|STARTTLS, then a client RST inside TLS (scripted)|client_rst|client|client_rst|client|Receiving aborted"
-  "fw_reject_content|firewall REJECT --reject-with tcp-reset on BDAT content; the server then meets the client host's no-state RST|client_rst|client|middlebox_rst|middlebox|Receiving aborted"
+  "fw_reject_content|firewall REJECT --reject-with tcp-reset on BDAT content; the server then meets the client host's no-state RST|middlebox_rst|middlebox|middlebox_rst|middlebox|Receiving aborted"
   "fw_inject_both|on-path injector resets both ends on DATA content|middlebox_rst|middlebox|middlebox_rst|middlebox|Receiving aborted"
-  "fw_idle_reject|conntrack entry expires while idle, then REJECT with RST|server_timeout|server|firewall_idle_expiry|middlebox|"
-  "fw_idle_drop|conntrack entry expires while idle, then DROP|server_timeout|server|firewall_idle_expiry|middlebox|"
+  "fw_idle_reject|conntrack entry expires while idle, then REJECT with RST: the server's 421 meets the firewall's RST|firewall_idle_expiry|middlebox|firewall_idle_expiry|middlebox|"
+  "fw_idle_server_first|the firewall's idle timer (30 s) is longer than the server's (10 s): the server's 421 passes and reaches the idle client|server_timeout|server|server_timeout|server|"
+  "fw_idle_drop|conntrack entry expires while idle, then DROP: the server's 421/FIN are never acknowledged|firewall_idle_expiry|middlebox|firewall_idle_expiry|middlebox|"
 )
 
 if [ "$LIST" = 1 ]; then
@@ -311,6 +313,9 @@ run_client() {
     fw_idle_reject)     fw_stateful REJECT
                         nsx "$NC" timeout 40 "${CL[@]}" idle-resume 198.51.100.25 --pause $((CT_TIMEOUT + 4)) || true
                         sleep $((SMTPD_TIMEOUT)) ;;
+    fw_idle_server_first) CT_TIMEOUT=30 fw_stateful REJECT
+                        nsx "$NC" timeout 40 "${CL[@]}" idle-resume 198.51.100.25 --pause $((SMTPD_TIMEOUT + 3)) || true
+                        sleep 2 ;;
     fw_idle_drop)       fw_stateful DROP
                         nsx "$NC" timeout 40 "${CL[@]}" idle-resume 198.51.100.25 --pause $((CT_TIMEOUT + 4)) || true
                         sleep $((SMTPD_TIMEOUT)) ;;
@@ -372,6 +377,10 @@ check() {
       [ "$(tcount "$s" 'tcp.flags.reset==1 && ip.src==192.0.2.10 && ip.ttl==64')" -ge 1 ] || die "$n: no injected RST towards the server" ;;
     fw_idle_reject)
       [ "$(tcount "$f" 'tcp.flags.reset==1 && ip.src==198.51.100.25 && ip.ttl==64')" -ge 1 ] || die "$n: no firewall RST after the idle gap" ;;
+    fw_idle_server_first)
+      [ "$(tcount "$s" 'tcp.payload contains "421 4.4.2"')" -ge 1 ] || die "$n: no 421 timeout from the server"
+      [ "$(tcount "$f" 'tcp.payload contains "421 4.4.2"')" -ge 1 ] || die "$n: the 421 did not pass the firewall"
+      [ "$(tcount "$s" 'tcp.flags.reset==1 && ip.src==192.0.2.10 && ip.ttl==64')" = 0 ] || die "$n: a firewall RST reached the server" ;;
     fw_idle_drop)
       [ "$(tcount "$f" 'tcp.analysis.retransmission && ip.src==192.0.2.10')" -ge 3 ] || die "$n: no retransmissions after the idle gap"
       [ "$(tcount "$s" 'tcp.payload contains "MAIL FROM"')" = 0 ] || die "$n: the dropped command reached the server" ;;
@@ -386,11 +395,17 @@ first_fin_who() {
   case "$src" in 192.0.2.10|2001:db8:1::10) echo client ;; 198.51.100.25|2001:db8:2::25) echo server ;; *) echo unknown ;; esac
 }
 
+# known_gap POINT "points=text": the JSON member naming a known gap at POINT
+known_gap() {
+  local pts=${2%%=*} txt=${2#*=}
+  [ -n "$2" ] && [[ ",$pts," == *",$1,"* ]] && printf ', "known_gap": %s' "$(json_escape "$txt")"
+  return 0
+}
 json_escape() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
 
 run_scenario() {
-  local line=$1 n desc vs ws vp wp esa d pre post
-  IFS='|' read -r n desc vs ws vp wp esa <<<"$line"
+  local line=$1 n desc vs ws vp wp esa gap d pre post
+  IFS='|' read -r n desc vs ws vp wp esa gap <<<"$line"
   d=$OUT/$n
   rm -rf "$d"; mkdir -p "$d"
   log "$n: $desc"
@@ -421,9 +436,9 @@ run_scenario() {
   "description": $(json_escape "$desc"),
   "sessions": $sessions,
   "expect": {
-    "server": {"verdict": "$vs", "who": "$ws"},
-    "any": {"verdict": "$vs", "who": "$ws"},
-    "span": {"verdict": "$vp", "who": "$wp"}
+    "server": {"verdict": "$vs", "who": "$ws"$(known_gap server "$gap")},
+    "any": {"verdict": "$vs", "who": "$ws"$(known_gap any "$gap")},
+    "span": {"verdict": "$vp", "who": "$wp"$(known_gap span "$gap")}
   },
   "esa_abort": $(json_escape "$esa"),
   "seconds": $((SECONDS - t0))

@@ -1,0 +1,198 @@
+package ending
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/smtpcap/smtpcap/smtpstate"
+)
+
+const stateTLS = smtpstate.StateTLS
+
+var noTS smtpstate.Time
+
+// Handshake rules.
+
+func thenRefused(f *facts) Decision {
+	r, x := f.r, f.r.Server.RSTs[0]
+	d := decision(HandshakeFailed, "server", "rst", "high", "connection refused: the SYN was answered with RST")
+	d.ev(r.Client.SYNFrame, r.Client.FirstTS, "client SYN")
+	d.ev(x.Frame, x.TS, "RST from the server's address (ttl %d): connection refused", x.TTL)
+	d.Confirm = "whether anything listens on the server port; a firewall's deny log"
+	return d
+}
+
+func thenSYNUnanswered(f *facts) Decision {
+	r := f.r
+	conf := "high"
+	if r.Client.Packets < 2 {
+		conf = "medium" // one SYN: the capture may have stopped before a retry
+	}
+	d := decision(HandshakeFailed, "unknown", "none", conf, "SYN never answered (no SYN-ACK captured)")
+	d.ev(r.Client.SYNFrame, r.Client.FirstTS, "client SYN, %d packet(s), never answered", r.Client.Packets)
+	d.RunnerUp = "capture_ended: the capture may have stopped before the answer"
+	d.Confirm = "a capture on the server side; the firewall's log for this 4-tuple"
+	return d
+}
+
+// One-sided rules: the other side's replies (or commands) are unknown, so
+// verdicts that depend on them are undetermined.
+
+func oneSidedEvidence(f *facts) evs {
+	seen, unseen := fromClient, fromServer
+	if f.serverOnly {
+		seen, unseen = fromServer, fromClient
+	}
+	var e evs
+	e.add(0, noTS, "only the %s's packets are in the capture; the %s's are missing", seen, unseen)
+	return e
+}
+
+func oneSided(f *facts, d Decision, e evs) Decision {
+	d = d.with(e)
+	d.Confirm = "a capture that sees both directions (asymmetric routing or a one-way SPAN)"
+	return d
+}
+
+func oneSidedUndetermined(f *facts, why, runnerUp string, e evs) Decision {
+	d := decision(Undetermined, "unknown", "none", "low", why)
+	d.RunnerUp = runnerUp
+	return oneSided(f, d, e)
+}
+
+func thenClientOnlyQuitNoTxn(f *facts) Decision {
+	e := oneSidedEvidence(f)
+	e.add(f.r.Quit.CmdFrame, f.r.Quit.CmdTS, "client QUIT")
+	d := decision(QuitNoTransaction, "client", "quit", "medium", "the client quit without sending a message (the server's replies are not captured)")
+	return oneSided(f, d, e)
+}
+
+func thenClientOnlyQuit(f *facts) Decision {
+	e := oneSidedEvidence(f)
+	e.add(f.r.Quit.CmdFrame, f.r.Quit.CmdTS, "client QUIT")
+	return oneSidedUndetermined(f, "the client sent QUIT; whether its message was accepted is in the server's replies, which are not captured", string(f.quitKind), e)
+}
+
+func thenClientOnlyClose(f *facts) Decision {
+	fc, phase := f.firstClose, f.r.PhaseAtEnd
+	e := oneSidedEvidence(f)
+	e.add(fc.frame, fc.ts, "client %s without QUIT, phase %s", strings.ToUpper(fc.kind), phase)
+	runnerUp := ClientFINNoQuit
+	if fc.kind == "rst" {
+		runnerUp = ClientRST
+	}
+	return oneSidedUndetermined(f, "the client closed ("+fc.kind+") in phase "+phase.String()+"; whether the server had closed or replied first is not captured", string(runnerUp), e)
+}
+
+func thenOneSidedOpen(f *facts) Decision {
+	return oneSidedUndetermined(f, "no FIN or RST in the captured direction; the other direction is not captured", string(CaptureEnded), oneSidedEvidence(f))
+}
+
+func thenServerOnlyTimeout(f *facts) Decision {
+	la := f.lastReply
+	e := oneSidedEvidence(f)
+	e.add(la.ReplyFrame, la.ReplyTS, "server replied %q", la.Reply)
+	// Low: whether the client's side still existed (a firewall may have
+	// forgotten the connection before the server's timer) is in the
+	// direction the capture lacks.
+	d := decision(ServerTimeout, "server", "timeout", "low", "the server announced a timeout and closed (one direction captured)")
+	d.RunnerUp = "firewall_idle_expiry: a firewall that had already forgotten the connection answered or dropped the server's notice"
+	return oneSided(f, d, e)
+}
+
+func thenServerOnly221(f *facts) Decision {
+	la := f.lastReply
+	e := oneSidedEvidence(f)
+	e.add(la.ReplyFrame, la.ReplyTS, "server replied %q", la.Reply)
+	return oneSidedUndetermined(f, "the server said 221 (a QUIT was answered); the client's commands are not captured", string(QuitAfterMessage), e)
+}
+
+func thenServerOnlyClose(f *facts) Decision {
+	fc := f.firstClose
+	e := oneSidedEvidence(f)
+	e.add(fc.frame, fc.ts, "server %s", strings.ToUpper(fc.kind))
+	// "server_fin" is not a verdict: the runner-up names the mechanism.
+	runnerUp := "server_fin"
+	if fc.kind == "rst" {
+		runnerUp = string(ServerRST)
+	}
+	return oneSidedUndetermined(f, "the server closed ("+fc.kind+"); whether the client closed or quit first is not captured", runnerUp, e)
+}
+
+// Silent drop rules.
+
+// idleBeforeDrop: the longest idle gap (≥ FirewallIdle) ended right at
+// the start of the unacknowledged run.
+func idleBeforeDrop(f *facts) bool {
+	r := f.r
+	return r.MaxIdle >= f.p.FirewallIdle && r.MaxIdleFrame > 0 && r.MaxIdleFrame <= f.silentDrop.run.FirstFrame+1
+}
+
+func dropEvidence(f *facts) evs {
+	sd := f.silentDrop
+	run, peer := sd.run, dirOf(f.r, sd.dir.Other())
+	var e evs
+	e.add(run.FirstFrame, noTS, "%s retransmitted seq %d %d times over %.1fs, never acknowledged", sd.dir, run.Seq, run.Count, run.Span)
+	if !peer.LastTS.IsZero() {
+		e.add(0, peer.LastTS, "last packet from the %s", sd.dir.Other())
+	}
+	return e
+}
+
+func thenIdleThenDrop(f *facts) Decision {
+	r, who := f.r, f.silentDrop.dir.String()
+	e := dropEvidence(f)
+	e.add(r.MaxIdleFrame, noTS, "traffic resumed after %.0fs idle", r.MaxIdle)
+	d := decision(FirewallIdleExpiry, "middlebox", "none", "medium",
+		fmt.Sprintf("after %.0fs idle the %s's packets were dropped: a firewall's idle timer expired the connection (DROP)", r.MaxIdle, who))
+	d.RunnerUp = "silent_drop: a path failure unrelated to the idle gap"
+	d.Confirm = "the firewall's idle timeout and its teardown log for this connection"
+	return d.with(e)
+}
+
+func thenSilentDrop(f *facts) Decision {
+	r := f.r
+	d := decision(SilentDrop, "middlebox", "none", "medium",
+		fmt.Sprintf("the %s's segments were never acknowledged: dropped on the path", f.silentDrop.dir))
+	if hasAnomaly(r, "banner_masked") || hasAnomaly(r, "command_masked") {
+		d.Reason += " after an ESMTP-inspection trigger"
+	}
+	d.RunnerUp = "the peer host died (no RST because it is gone)"
+	d.Confirm = "a capture on the other side of the firewall; its drop log"
+	return d.with(dropEvidence(f))
+}
+
+// Open rules: no FIN or RST.
+
+func thenEvicted(f *facts) Decision {
+	d := decision(Undetermined, "unknown", "none", "low", fmt.Sprintf("the session table was full: this session, quiet for %.0fs, was evicted while the capture went on", f.idleAtEnd))
+	d.ev(f.r.LastFrame, f.r.EndTS, "last packet of the session; the capture ends %.1fs later", f.idleAtEnd)
+	d.Confirm = "a run with a larger session table, or a capture filtered to fewer hosts"
+	return d
+}
+
+func thenReused(f *facts) Decision {
+	d := decision(Undetermined, "unknown", "none", "low", fmt.Sprintf("a new connection (a SYN with a new ISN) reused this 4-tuple %.1fs after its last packet, while it was still open: how it ended was not captured", f.idleAtEnd))
+	d.ev(f.r.LastFrame, f.r.EndTS, "last packet of the session; the capture ends %.1fs later", f.idleAtEnd)
+	d.Flags = []string{"active_connection_reuse"}
+	d.Confirm = "a capture that holds the end of the first connection, or the ESA mail log for it"
+	return d
+}
+
+func thenOpenAtEnd(f *facts) Decision {
+	reason := "the capture ends while the session is open"
+	var flags []string
+	switch {
+	case f.r.EndReason == "idle":
+		reason = fmt.Sprintf("no FIN or RST, and no packet for %.0fs: finalized as idle while the capture went on (a timeout may have happened unseen)", f.idleAtEnd)
+		flags = []string{"idle_open_at_end"}
+	case f.idleAtEnd > f.p.CaptureEndSlack:
+		reason = fmt.Sprintf("no FIN or RST; the session was idle %.0fs at the end of the capture (a timeout may have followed)", f.idleAtEnd)
+		flags = []string{"idle_open_at_end"}
+	}
+	d := decision(CaptureEnded, "unknown", "none", "high", reason)
+	d.ev(f.r.LastFrame, f.r.EndTS, "last packet of the session; the capture ends %.1fs later", f.idleAtEnd)
+	d.Flags = flags
+	d.Confirm = "a longer capture, or the ESA mail log for this connection"
+	return d
+}
