@@ -23,12 +23,13 @@ commands:
             ('smtpcap -r FILE …' is short for 'smtpcap analyze -r FILE …')
   report    write a case report folder: report.md, report.html (ladders),
             sessions.pcapng, summary.json ('smtpcap report -r FILE -o DIR')
+  live      capture on interfaces (-i IFACE …) and print each session as it ends
   version   print the version (also --version)
 
 Run 'smtpcap <command> --help' for its flags.
 `
 
-var commands = []string{"analyze", "help", "report", "version"}
+var commands = []string{"analyze", "help", "live", "report", "version"}
 
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -101,6 +102,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runAnalyze(ctx, args[1:], stdout, stderr)
 	case "report":
 		return runReport(ctx, args[1:], stdout, stderr)
+	case "live":
+		return runLive(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -1,0 +1,176 @@
+package capture
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+)
+
+// Dedup recognises the copies a SPAN port makes when both directions of two
+// ports are mirrored (or a bridge and its member are both captured): the
+// same IP packet seen again within a short window, whatever its link layer,
+// TTL, DSCP or IP checksum. Two packets are the same when their addresses,
+// protocol, IPv4 identification and the whole transport segment (TCP
+// header with seq, ack, flags, window, checksum, options, and the payload)
+// are equal. A retransmission is not a copy: it carries a new IP ID (Linux,
+// Windows) or comes later than the window. A TCP segment without payload
+// and without an IP ID (0, or IPv6) is never taken for a copy: a RST or
+// ACK resent at once would look the same.
+//
+// Memory is bounded: at most MaxEntries packets are remembered, the
+// oldest forgotten first.
+type Dedup struct {
+	Window     time.Duration
+	MaxEntries int
+	Dropped    uint64 // copies recognised and dropped
+	seed       maphash.Seed
+	seen       map[uint64]time.Time
+	fifo       []dedupEntry
+	head       int
+}
+
+type dedupEntry struct {
+	key uint64
+	at  time.Time
+}
+
+// NewDedup returns a Dedup with this window (50 ms if 0).
+func NewDedup(window time.Duration) *Dedup {
+	if window <= 0 {
+		window = 50 * time.Millisecond
+	}
+	return &Dedup{Window: window, MaxEntries: 1 << 16, seed: maphash.MakeSeed(), seen: map[uint64]time.Time{}}
+}
+
+// Duplicate reports whether the frame is a copy of one seen within the
+// window, and remembers it if not. Frames that are not IP are never copies.
+func (d *Dedup) Duplicate(lt layers.LinkType, ts time.Time, data []byte) bool {
+	key, ok := d.key(lt, data)
+	if !ok {
+		return false
+	}
+	d.expire(ts)
+	if at, ok := d.seen[key]; ok && absDur(ts.Sub(at)) <= d.Window {
+		d.Dropped++
+		return true
+	}
+	if len(d.seen) >= d.MaxEntries {
+		d.pop()
+	}
+	d.seen[key] = ts
+	d.fifo = append(d.fifo, dedupEntry{key, ts})
+	return false
+}
+
+func absDur(x time.Duration) time.Duration {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+func (d *Dedup) expire(now time.Time) {
+	for d.head < len(d.fifo) && now.Sub(d.fifo[d.head].at) > d.Window {
+		d.pop()
+	}
+	if d.head > 4096 && d.head*2 > len(d.fifo) {
+		n := copy(d.fifo, d.fifo[d.head:])
+		clear(d.fifo[n:])
+		d.fifo, d.head = d.fifo[:n], 0
+	}
+}
+
+func (d *Dedup) pop() {
+	e := d.fifo[d.head]
+	d.head++
+	if at, ok := d.seen[e.key]; ok && at.Equal(e.at) {
+		delete(d.seen, e.key)
+	}
+}
+
+// key hashes the invariant part of the IP packet inside the frame.
+func (d *Dedup) key(lt layers.LinkType, b []byte) (uint64, bool) {
+	ip, ok := ipPayload(lt, b)
+	if !ok || len(ip) < 20 {
+		return 0, false
+	}
+	var h maphash.Hash
+	h.SetSeed(d.seed)
+	switch ip[0] >> 4 {
+	case 4:
+		ihl := int(ip[0]&0x0f) * 4
+		total := int(binary.BigEndian.Uint16(ip[2:4]))
+		if ihl < 20 || total < ihl || len(ip) < ihl {
+			return 0, false
+		}
+		end := min(total, len(ip)) // a trailer (Ethernet padding) is not the packet's
+		if ip[4] == 0 && ip[5] == 0 && emptyTCP(ip[9], ip[ihl:end]) {
+			return 0, false // no IP ID to tell a resent RST or ACK from a copy
+		}
+		h.Write(ip[4:6])   // identification
+		h.Write(ip[6:8])   // flags, fragment offset
+		h.Write(ip[9:10])  // protocol
+		h.Write(ip[12:20]) // addresses
+		h.Write(ip[ihl:end])
+	case 6:
+		if len(ip) < 40 {
+			return 0, false
+		}
+		end := min(40+int(binary.BigEndian.Uint16(ip[4:6])), len(ip))
+		if emptyTCP(ip[6], ip[40:end]) {
+			return 0, false // IPv6 has no IP ID: a bare RST or ACK may be resent alike
+		}
+		h.Write(ip[4:7]) // payload length, next header
+		h.Write(ip[8:40])
+		h.Write(ip[40:end])
+	default:
+		return 0, false
+	}
+	return h.Sum64(), true
+}
+
+// emptyTCP reports whether l4 is a TCP segment without payload.
+func emptyTCP(proto byte, l4 []byte) bool {
+	if proto != 6 || len(l4) < 20 {
+		return false
+	}
+	return len(l4) <= int(l4[12]>>4)*4
+}
+
+// ipPayload finds the IP packet in a frame: Ethernet with any number of
+// 802.1Q/802.1ad tags, Linux cooked (SLL, SLL2), raw IP, BSD loopback.
+func ipPayload(lt layers.LinkType, b []byte) ([]byte, bool) {
+	var et uint16
+	switch lt {
+	case layers.LinkTypeEthernet:
+		if len(b) < 14 {
+			return nil, false
+		}
+		et, b = binary.BigEndian.Uint16(b[12:14]), b[14:]
+		for (et == 0x8100 || et == 0x88a8 || et == 0x9100) && len(b) >= 4 {
+			et, b = binary.BigEndian.Uint16(b[2:4]), b[4:]
+		}
+	case layers.LinkTypeLinuxSLL:
+		if len(b) < 16 {
+			return nil, false
+		}
+		et, b = binary.BigEndian.Uint16(b[14:16]), b[16:]
+	case layers.LinkType(276): // LINUX_SLL2
+		if len(b) < 20 {
+			return nil, false
+		}
+		et, b = binary.BigEndian.Uint16(b[0:2]), b[20:]
+	case layers.LinkTypeRaw, layers.LinkType(228), layers.LinkType(229):
+		return b, len(b) > 0
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		if len(b) < 4 {
+			return nil, false
+		}
+		return b[4:], true
+	default:
+		return nil, false
+	}
+	return b, et == 0x0800 || et == 0x86dd
+}

@@ -1,0 +1,406 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/smtpcap/smtpcap/capture"
+	"github.com/smtpcap/smtpcap/reassembly"
+	"github.com/smtpcap/smtpcap/smtpstate"
+	"github.com/smtpcap/smtpcap/smtpstate/ending"
+)
+
+// liveFlags are live's own flags (capture, stats, evidence, privileges).
+type liveFlags struct {
+	ifaces     *[]string
+	snap       *int
+	buffer     *string
+	noPromisc  *bool
+	immediate  *bool
+	stats      *time.Duration
+	jsonStats  *bool
+	dedup      *time.Duration
+	dir        *string
+	sizeMB     *int
+	every      *int
+	count      *int
+	user       *string
+	tickEvery  time.Duration
+	quiet      *bool
+	anaWorkers *int
+	afpacket   *bool
+}
+
+func addLiveFlags(fs *pflag.FlagSet) *liveFlags {
+	return &liveFlags{
+		ifaces:     fs.StringArrayP("interface", "i", nil, "interface to capture on (repeat: several interfaces are one input)"),
+		snap:       fs.IntP("snaplen", "s", 262144, "bytes kept of each packet"),
+		buffer:     fs.StringP("buffer-size", "B", "8MiB", "kernel capture buffer per interface"),
+		noPromisc:  fs.BoolP("no-promiscuous-mode", "p", false, "do not put the interface in promiscuous mode"),
+		immediate:  fs.Bool("immediate", false, "deliver every packet at once (else within 100 ms; more CPU)"),
+		stats:      fs.Duration("stats", 10*time.Second, "print capture statistics on stderr this often (0: only at exit)"),
+		jsonStats:  fs.Bool("json-stats", false, "statistics as one JSON object per line"),
+		dedup:      fs.Duration("dedup-window", 50*time.Millisecond, "drop (and count) copies of a packet seen again within this window, as SPAN ports make (0: keep them)"),
+		dir:        fs.StringP("write-dir", "w", "", "write the captured traffic to rotating pcapng files in this directory"),
+		sizeMB:     fs.IntP("file-size", "C", 0, "with -w: start a new file past this many MB (1,000,000 bytes)"),
+		every:      fs.IntP("rotate-seconds", "G", 0, "with -w: start a new file every this many seconds"),
+		count:      fs.IntP("file-count", "W", 0, "with -w: keep only the newest this many files"),
+		user:       fs.StringP("user", "Z", "", "drop privileges to this user (and its groups) once the interfaces and files are open"),
+		quiet:      fs.BoolP("quiet", "q", false, "no summary at exit (statistics lines still print)"),
+		anaWorkers: fs.Int("workers", 1, "session tables on their own cores, sharded by flow (with --afpacket: by the kernel's fanout, one socket each)"),
+		afpacket:   fs.Bool("afpacket", false, "capture with AF_PACKET TPACKET_V3 rings instead of libpcap (Linux, Ethernet interfaces)"),
+		tickEvery:  250 * time.Millisecond,
+	}
+}
+
+func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("live", pflag.ContinueOnError)
+	fs.Usage = func() {}
+	lf := addLiveFlags(fs)
+	of := addOutFlags(fs)
+	af := addAnalysisFlags(fs)
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	fail := func(code int, f string, a ...any) int {
+		fmt.Fprintf(stderr, "smtpcap live: "+f+"\n", a...)
+		return code
+	}
+	if len(*lf.ifaces) == 0 {
+		return fail(exitUsage, "-i IFACE is required")
+	}
+	sel, err := of.selector()
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	opt, params, loc, err := af.options()
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	buf, err := parseSize(*lf.buffer)
+	switch {
+	case err != nil || buf < 1 || buf > 1<<31:
+		return fail(exitUsage, "--buffer-size takes a size such as 8MiB")
+	case *lf.snap < 1 || *lf.snap > 262144:
+		return fail(exitUsage, "--snaplen must be between 1 and 262144")
+	case *lf.sizeMB < 0 || *lf.every < 0 || *lf.count < 0:
+		return fail(exitUsage, "-C, -G and -W must not be negative")
+	case *lf.dir == "" && (*lf.sizeMB > 0 || *lf.every > 0 || *lf.count > 0):
+		return fail(exitUsage, "-C, -G and -W need -w DIR")
+	case *lf.anaWorkers < 1:
+		return fail(exitUsage, "--workers must be at least 1")
+	}
+	filter := joinFilter(fs.Args())
+	if filter == "" {
+		filter = defaultLiveFilter(opt.Ports)
+	}
+	src, rot, backend, err := openLiveInput(lf, filter, int(buf))
+	if err != nil {
+		return fail(exitError, "%v", err)
+	}
+	defer src.Stop()
+	if rot != nil {
+		defer rot.Close()
+	}
+	pr := newPrinter(of, sel, loc, stdout)
+	opt.Order = reassembly.ByEnd
+	opt.Workers = *lf.anaWorkers
+	if *lf.afpacket {
+		opt.Workers = 1 // the kernel's fanout shards: one table per socket
+	}
+	st := &liveStats{w: stderr, json: *lf.jsonStats, src: src}
+	lv := &liveRun{stderr: stderr, params: params, pr: pr, rot: rot, st: st, dedup: *lf.dedup, opt: opt}
+	fmt.Fprintf(stderr, "smtpcap live: capturing on %s (%s), filter %q\n", joinFilter(*lf.ifaces), backend, filter)
+	stopWatch := context.AfterFunc(ctx, src.Stop)
+	defer stopWatch()
+	src.Start()
+	lv.run(src.Queues(), lf.tickEvery, *lf.stats)
+	if ctx.Err() != nil {
+		fmt.Fprintf(stderr, "smtpcap: %v; the sessions still open ended as the capture ended\n", context.Cause(ctx))
+	}
+	st.print(true)
+	writeErr := lv.werr
+	if rot != nil {
+		if err := rot.Close(); err != nil && writeErr == nil {
+			writeErr = err
+		}
+	}
+	capWarnings(stderr, lv.anaStats)
+	code := outcome(stderr, pr.finish(stdout, stderr, *lf.quiet, ""), src.Err())
+	if writeErr != nil {
+		fmt.Fprintf(stderr, "smtpcap: %v\n", writeErr)
+		code = max(code, exitError)
+	}
+	return interrupt(ctx, code)
+}
+
+// openLiveInput opens the capture sockets and the first -w file, then
+// drops the privileges (-Z): nothing opened later needs them.
+func openLiveInput(lf *liveFlags, filter string, buf int) (src *capture.Live, rot *capture.Rotator, backend string, err error) {
+	lo := capture.LiveOptions{Interfaces: *lf.ifaces, Filter: filter, SnapLen: *lf.snap,
+		BufferSize: buf, Promisc: !*lf.noPromisc, Immediate: *lf.immediate}
+	backend = "libpcap"
+	if *lf.afpacket {
+		backend = fmt.Sprintf("AF_PACKET TPACKET_V3, %d fanout sockets per interface", *lf.anaWorkers)
+		src, err = capture.OpenAFPacket(lo, *lf.anaWorkers)
+	} else {
+		src, err = capture.OpenLive(lo)
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	fail := func(err error) (*capture.Live, *capture.Rotator, string, error) {
+		src.Stop()
+		if rot != nil {
+			rot.Close()
+		}
+		return nil, nil, "", err
+	}
+	if *lf.dir != "" {
+		ro := capture.RotateOptions{Dir: *lf.dir, MaxBytes: int64(*lf.sizeMB) * 1e6, Every: time.Duration(*lf.every) * time.Second,
+			Count: *lf.count, UID: -1, GID: -1}
+		if *lf.user != "" {
+			if ro.UID, ro.GID, _, err = lookupUser(*lf.user); err != nil {
+				return fail(fmt.Errorf("-Z: %w", err))
+			}
+		}
+		for _, li := range src.Ifaces {
+			ro.Ifaces = append(ro.Ifaces, capture.RotateIface{Name: li.Name, LinkType: li.LinkType, SnapLen: li.SnapLen, Filter: filter})
+		}
+		if rot, err = capture.NewRotator(ro, time.Now()); err != nil {
+			return fail(err)
+		}
+	}
+	if *lf.user != "" {
+		if err := dropPrivileges(*lf.user); err != nil {
+			return fail(fmt.Errorf("-Z %s: %w", *lf.user, err))
+		}
+	}
+	return src, rot, backend, nil
+}
+
+// liveRun is the analysis of a live capture: one pipeline per queue (one
+// with libpcap, one per fanout socket with AF_PACKET), one printer, one
+// -w ring, one numbering of frames.
+type liveRun struct {
+	stderr io.Writer
+	params ending.Params
+	pr     *printer
+	rot    *capture.Rotator
+	st     *liveStats
+	dedup  time.Duration
+	opt    reassembly.Options
+
+	mu       sync.Mutex // the printer; the frame numbers with the -w ring
+	n        uint64
+	werr     error
+	warned   bool
+	anaStats reassembly.Stats
+}
+
+// warnWrite says at once (with lv.mu held) that -w stopped: the analysis
+// goes on, and the error is reported again at exit (exit 1).
+func (lv *liveRun) warnWrite() {
+	if lv.werr != nil && !lv.warned {
+		lv.warned = true
+		fmt.Fprintf(lv.stderr, "smtpcap: warning: -w stopped: %v; the analysis goes on\n", lv.werr)
+	}
+}
+
+// run feeds every queue's pipeline until the queues close (Stop, on a
+// signal), then ends the sessions still open. It prints the statistics
+// every statsEvery.
+func (lv *liveRun) run(queues []<-chan capture.Frame, tickEvery, statsEvery time.Duration) {
+	var wg sync.WaitGroup
+	lv.st.open = make([]atomic.Int64, len(queues))
+	lv.st.dups = make([]atomic.Uint64, len(queues))
+	lv.st.qn = make([]atomic.Uint64, len(queues))
+	for i, q := range queues {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lv.loop(i, q, tickEvery)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var statsC <-chan time.Time
+	if statsEvery > 0 {
+		t := time.NewTicker(statsEvery)
+		defer t.Stop()
+		statsC = t.C
+	}
+	for {
+		select {
+		case <-done:
+			return
+		case <-statsC:
+			lv.st.print(false)
+		}
+	}
+}
+
+// loop is one queue: frames in arrival order (numbered after the copies
+// are dropped, under the lock that writes them to -w, so that the numbers
+// are those of the frames in the files taken in order) and wall-clock
+// ticks that end idle sessions on a quiet link.
+func (lv *liveRun) loop(i int, q <-chan capture.Frame, tickEvery time.Duration) {
+	// Every record is written the moment its session ends, and flushed.
+	emit := func(v any) {
+		lv.st.ended.Add(1)
+		lv.mu.Lock()
+		defer lv.mu.Unlock()
+		lv.pr.emit(v)
+		if lv.pr.err == nil {
+			lv.pr.err = lv.pr.w.Flush()
+		}
+	}
+	// Bytes acknowledged but never seen (Zeek's missed_bytes), of the
+	// sessions ended so far: the capture's own loss, whatever its cause.
+	prepare := func(r *smtpstate.Record) any {
+		classify(r, lv.params)
+		lv.st.missed.Add(r.MissedBytes)
+		return lv.pr.prepare(r)
+	}
+	an := reassembly.NewPipeline(lv.opt, prepare, emit)
+	var dd *capture.Dedup
+	if lv.dedup > 0 {
+		dd = capture.NewDedup(lv.dedup)
+	}
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case f, ok := <-q:
+			if !ok {
+				an.Close()
+				lv.mu.Lock()
+				st := an.Stats()
+				lv.anaStats.Evicted += st.Evicted
+				lv.anaStats.BufferCapFlushes += st.BufferCapFlushes
+				lv.anaStats.FragmentsDropped += st.FragmentsDropped
+				lv.anaStats.Fragments += st.Fragments
+				lv.anaStats.TimeJumps += st.TimeJumps
+				lv.mu.Unlock()
+				lv.st.open[i].Store(0)
+				return
+			}
+			if dd != nil && dd.Duplicate(f.LinkType, f.CI.Timestamp, f.Data) {
+				lv.st.dups[i].Store(dd.Dropped)
+				continue
+			}
+			lv.mu.Lock()
+			lv.n++
+			n := lv.n
+			if lv.rot != nil && lv.werr == nil {
+				lv.werr = lv.rot.Write(f)
+				lv.warnWrite()
+			}
+			lv.mu.Unlock()
+			lv.st.frames.Add(1)
+			lv.st.qn[i].Add(1)
+			an.Frame(n, f.LinkType, f.CI, f.Data)
+		case now := <-tick.C:
+			an.Tick(now)
+			lv.st.open[i].Store(int64(an.Open()))
+			if lv.rot != nil {
+				lv.mu.Lock()
+				if lv.werr == nil {
+					lv.werr = lv.rot.Flush()
+					lv.warnWrite()
+				}
+				lv.mu.Unlock()
+			}
+		}
+	}
+}
+
+// defaultLiveFilter keeps SMTP ports, also inside one VLAN tag.
+func defaultLiveFilter(ports []uint16) string {
+	if ports == nil {
+		ports = reassembly.DefaultPorts
+	}
+	s := ""
+	for i, p := range ports {
+		if i > 0 {
+			s += " or "
+		}
+		s += fmt.Sprintf("port %d", p)
+	}
+	return fmt.Sprintf("(tcp and (%s)) or (vlan and tcp and (%s))", s, s)
+}
+
+// liveStats prints the statistics line; the loops update its counters.
+type liveStats struct {
+	w      io.Writer
+	json   bool
+	src    *capture.Live
+	frames atomic.Uint64  // frames analysed
+	ended  atomic.Uint64  // sessions finished (selected or not)
+	missed atomic.Int64   // their bytes acknowledged but never captured
+	open   []atomic.Int64 // per queue: open sessions (-1: unknown)
+	dups   []atomic.Uint64
+	qn     []atomic.Uint64 // per queue: frames analysed
+}
+
+// statsLine is what the statistics line says (the JSON form's fields).
+type statsLine struct {
+	Time  string `json:"ts"`
+	Final bool   `json:"final"`
+	capture.LiveStats
+	Duplicates uint64   `json:"duplicates"`
+	Frames     uint64   `json:"frames"`
+	Sessions   uint64   `json:"sessions"`
+	Missed     int64    `json:"missed_bytes"`
+	Open       *int     `json:"open,omitempty"`
+	PerSocket  []uint64 `json:"frames_per_socket,omitempty"` // AF_PACKET fanout: the balance
+	HeapBytes  uint64   `json:"heap_bytes"`
+	SysBytes   uint64   `json:"sys_bytes"`
+}
+
+func (s *liveStats) print(final bool) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	l := statsLine{Time: time.Now().UTC().Format(time.RFC3339), Final: final, LiveStats: s.src.Stats(), Frames: s.frames.Load(),
+		Sessions: s.ended.Load(), Missed: s.missed.Load(), HeapBytes: ms.HeapAlloc, SysBytes: ms.Sys}
+	open := 0
+	if len(s.qn) > 1 {
+		for i := range s.qn {
+			l.PerSocket = append(l.PerSocket, s.qn[i].Load())
+		}
+	}
+	for i := range s.open {
+		l.Duplicates += s.dups[i].Load()
+		if o := s.open[i].Load(); o < 0 || open < 0 {
+			open = -1
+		} else {
+			open += int(o)
+		}
+	}
+	if open >= 0 && !final {
+		l.Open = &open
+	}
+	if s.json {
+		b, _ := json.Marshal(l)
+		fmt.Fprintf(s.w, "%s\n", b)
+		return
+	}
+	what := "stats"
+	if final {
+		what = "final stats"
+	}
+	openS := ""
+	if l.Open != nil {
+		openS = fmt.Sprintf(" open=%d", *l.Open)
+	}
+	fmt.Fprintf(s.w, "smtpcap: %s: packets=%d bytes=%d kernel_drops=%d if_drops=%d duplicates=%d frames=%d sessions=%d missed_bytes=%d%s heap=%.1fMiB\n",
+		what, l.Packets, l.Bytes, l.KernelDrops, l.IfDrops, l.Duplicates, l.Frames, l.Sessions, l.Missed, openS, float64(l.HeapBytes)/(1<<20))
+}
