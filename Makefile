@@ -13,7 +13,7 @@ DEB_BROWSER := chromium# the case report test opens report.html in headless Chro
 DEB_LAB   := postfix swaks libnet-ssleay-perl libio-socket-inet6-perl iproute2 iptables conntrack openssl procps python3
 DEB_ROOT_TEST := $(if $(filter 0,$(shell id -u)),$(DEB_LAB))
 
-.PHONY: all deps deps-build deps-test deps-lab build test demo bench fuzz golden lab vet clean
+.PHONY: all deps deps-build deps-test deps-lab build test hostile demo bench fuzz golden lab vet clean
 
 all: build
 
@@ -61,6 +61,11 @@ test: deps-test vet
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 	@echo "== per-packet cost with 10 .. 100,000 open connections (a benchmark: it must stay flat) =="
 	$(GO) test -count=1 -run '^$$' -bench 'OpenConnections' -benchtime 200000x ./reassembly
+
+# hostile runs the hostile-input suite alone (make test runs it too): the
+# inputs of testdata/hostile/gen through the binary, peak RSS measured.
+hostile: deps-build
+	$(GO) test -count=1 -run 'TestHostileInputs|TestSecretsNeverLeave|TestOutputCannotAttackTheReader|TestEvasionIsVisible|TestCaptureStartsInsideDATA|TestSignalsStopAtOnce' -v ./cmd/smtpcap
 
 demo: build
 	$(BIN) analyze -r testdata/lab/captures/all-server.pcapng --esa-log testdata/lab/captures/mail.current
