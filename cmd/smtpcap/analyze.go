@@ -53,6 +53,12 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
+	for _, id := range []struct{ flag, v string }{{"--icid", *icid}, {"--mid", *mid}} {
+		if id.v != "" && !isIdent(id.v) {
+			fmt.Fprintf(stderr, "smtpcap analyze: %s %.40q: an ESA identifier is a number of at most 18 digits\n", id.flag, id.v)
+			return exitUsage
+		}
+	}
 	if len(*esaLogs) == 0 && (*icid != "" || *mid != "") {
 		fmt.Fprintln(stderr, "smtpcap analyze: --icid and --mid need --esa-log")
 		return exitUsage
@@ -289,3 +295,16 @@ func capWarnings(w io.Writer, st reassembly.Stats) {
 
 // classify computes the record's ending with the current timers.
 func classify(r *smtpstate.Record, p ending.Params) { r.Ending = ending.Classify(r, p) }
+
+// isIdent: an ICID, MID or DCID as the ESA writes them.
+func isIdent(s string) bool {
+	if len(s) == 0 || len(s) > 18 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

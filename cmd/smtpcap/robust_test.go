@@ -144,3 +144,12 @@ func TestVersionShorthandAndHints(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, errb, `did you mean "--json"?`)
 }
+
+// An identifier that is not one is a usage error, not a search.
+func TestIdentifierFlags(t *testing.T) {
+	for _, id := range []string{strings.Repeat("9", 400), "12a", "-5"} {
+		_, errb, code := runRaw(t, "analyze", "-r", "x.pcap", "--esa-log", "y", "--icid", id)
+		require.Equal(t, 2, code, errb)
+		require.Contains(t, errb, "at most 18 digits")
+	}
+}

@@ -235,6 +235,11 @@ func ParseMessage(msg string, l *Line) {
 			l.ICID, l.Kind, l.Action, l.Reason = n, KindInjection, rest[1:5], rest[7:]
 		}
 	}
+	if l.ICID < 0 || l.MID < 0 || l.DCID < 0 {
+		// An identifier out of range (a 400-digit "ICID"): the line is not
+		// what it looks like.
+		l.Kind, l.ICID, l.MID, l.DCID = KindUnknown, 0, 0, 0
+	}
 }
 
 func parseICID(s string, l *Line) {
@@ -384,11 +389,19 @@ func parseNewDCID(s string, l *Line) {
 	}
 }
 
-// num parses a leading decimal number and returns the rest.
+// num parses a leading decimal number and returns the rest. A number of
+// more than 18 digits is no ESA identifier: it returns -1 (and the line is
+// taken as one of unknown type), never a clamped value.
 func num(s string) (int64, string) {
 	i := 0
 	var v int64
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' && i < 18 {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		if i == 18 {
+			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+				i++
+			}
+			return -1, s[i:]
+		}
 		v = v*10 + int64(s[i]-'0')
 		i++
 	}

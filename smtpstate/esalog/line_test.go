@@ -151,3 +151,23 @@ func errorsAs(err error, pe **ParseError) bool {
 // update is accepted so that go test ./... -update works; the golden
 // files live in cmd/smtpcap.
 var _ = flag.Bool("update", false, "rewrite golden files (cmd/smtpcap)")
+
+// TestIdentifierOutOfRange: an ICID, MID or DCID of more than 18 digits is
+// no identifier: the line is of unknown type, never clamped to 999….
+func TestIdentifierOutOfRange(t *testing.T) {
+	big := strings.Repeat("9", 400)
+	for _, msg := range []string{
+		"New SMTP ICID " + big + " interface Data1 (192.0.2.5) address 192.0.2.10 reference 0",
+		"Start MID " + big + " ICID 5",
+		"MID 5 ICID " + big + " From: <a@b>",
+		"Delivery start DCID " + big + " MID 5 to RID [0]",
+	} {
+		var l Line
+		ParseMessage(msg, &l)
+		assert.Equal(t, KindUnknown, l.Kind, msg[:30])
+		assert.Zero(t, l.ICID+l.MID+l.DCID, msg[:30])
+	}
+	var l Line
+	ParseMessage("New SMTP ICID 123456789012345678 interface Data1 (192.0.2.5) address 192.0.2.10 reference 0", &l)
+	assert.Equal(t, int64(123456789012345678), l.ICID, "18 digits are kept")
+}
