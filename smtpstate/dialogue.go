@@ -138,15 +138,36 @@ func splitVerb(line []byte) (string, string) {
 	return clip(strings.ToUpper(string(v)), 512), clip(string(a), 512)
 }
 
-// clip bounds a line kept in the record and makes it valid UTF-8 (invalid
-// bytes become U+FFFD, as JSON would write them), so the record decodes
-// from its JSON line as it was.
+// clip bounds a line kept in the record (cut on a rune boundary) and makes
+// it valid UTF-8 with each byte that is not UTF-8 written as \xNN, as Zeek
+// writes them: the raw byte stays visible, and the record decodes from its
+// JSON line as it was.
 func clip(s string, n int) string {
 	if len(s) > n {
 		s = s[:n]
+		for i := len(s) - 1; i >= 0 && i >= len(s)-utf8.UTFMax; i-- {
+			if utf8.RuneStart(s[i]) {
+				if !utf8.FullRuneInString(s[i:]) {
+					s = s[:i]
+				}
+				break
+			}
+		}
 	}
 	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
+		var b strings.Builder
+		for i := 0; i < len(s); {
+			r, w := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && w == 1 {
+				b.WriteString(`\x`)
+				b.WriteByte("0123456789abcdef"[s[i]>>4])
+				b.WriteByte("0123456789abcdef"[s[i]&15])
+			} else {
+				b.WriteString(s[i : i+w])
+			}
+			i += w
+		}
+		s = b.String()
 	}
 	return s
 }

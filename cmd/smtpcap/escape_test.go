@@ -45,4 +45,8 @@ func TestOutputCannotAttackTheReader(t *testing.T) {
 	}
 	rs := analyze(t, "-r", f)
 	require.Len(t, rs, 1, "the JSON line parses")
+	// A byte that is not UTF-8 is kept as \xNN (the raw value visible),
+	// not replaced by U+FFFD.
+	require.Contains(t, rs[0].raw, `\\xff`, "the 0xff byte of the HELO")
+	require.NotContains(t, rs[0].raw, "\ufffd")
 }
