@@ -19,6 +19,7 @@ import (
 	"github.com/smtpcap/smtpcap/reassembly"
 	"github.com/smtpcap/smtpcap/smtpstate"
 	"github.com/smtpcap/smtpcap/smtpstate/ending"
+	"github.com/smtpcap/smtpcap/smtpstate/esalog"
 	"github.com/smtpcap/smtpcap/smtpstate/report"
 )
 
@@ -46,6 +47,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	esaTZ := fs.String("esa-tz", "", "the appliance's time zone (IANA name or offset like +01:00); default: the log header, else inferred")
 	icid := fs.String("icid", "", "show only the session of this ICID (or DCID); needs --esa-log")
 	mid := fs.String("mid", "", "show only the session that carried this MID; needs --esa-log")
+	fs.IntVar(&esaMaxLines, "max-log-lines", esalog.DefaultMaxLines, "ESA log lines held at most (within a day of the capture); past it lines are counted, not kept")
 	memLimit := fs.String("memory-limit", "100MiB", "soft limit on the heap while records stream out (the garbage collector works harder near it; 0: Go's default); ignored with --esa-log")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for developers)")
 	_ = fs.MarkHidden("cpuprofile")
@@ -98,8 +100,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case *idle <= 0 || *halfOpen <= 0 || *fwIdle < 0:
 		fmt.Fprintln(stderr, "smtpcap analyze: --idle-timeout and --half-open-timeout must be positive, --firewall-idle not negative")
 		return exitUsage
-	case *maxRecord < 1 || *maxOpen < 1:
-		fmt.Fprintln(stderr, "smtpcap analyze: --max-record and --max-open-files must be at least 1")
+	case *maxRecord < 1 || *maxOpen < 1 || esaMaxLines < 1:
+		fmt.Fprintln(stderr, "smtpcap analyze: --max-record, --max-open-files and --max-log-lines must be at least 1")
 		return exitUsage
 	case *maxSessions < 1:
 		fmt.Fprintln(stderr, "smtpcap analyze: --max-sessions must be at least 1")

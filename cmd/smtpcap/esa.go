@@ -56,7 +56,7 @@ func matchESA(records []*smtpstate.Record, files []string, tz string) (esaMatch,
 	if err != nil {
 		return esaMatch{}, fmt.Errorf("--esa-tz %w", err)
 	}
-	opt := esalog.Options{Year: time.Now().Year()}
+	opt := esalog.Options{Year: time.Now().Year(), MaxLines: esaMaxLines}
 	if len(records) > 0 {
 		first, last := records[0].TS.Time, records[0].EndTS.Time
 		for _, r := range records {
@@ -89,6 +89,9 @@ func summary(res *esalog.Result, lg *esalog.Log) string {
 	}
 	if lg.Broken > 0 {
 		fmt.Fprintf(&b, ", %d unreadable (first: %v)", lg.Broken, lg.Errors[0])
+	}
+	if lg.Dropped > 0 {
+		fmt.Fprintf(&b, ", %d more not kept at the cap of %d lines (raise --max-log-lines)", lg.Dropped, esaMaxLines)
 	}
 	if lg.Long > 0 {
 		fmt.Fprintf(&b, ", %d over %d KiB skipped", lg.Long, esalog.MaxLineLen>>10)
@@ -235,3 +238,6 @@ func writeSummary(w io.Writer, s string) {
 		io.WriteString(w, s)
 	}
 }
+
+// esaMaxLines is --max-log-lines: the ESA log lines held at most.
+var esaMaxLines = esalog.DefaultMaxLines

@@ -42,7 +42,14 @@ type Options struct {
 	// From and To, when set, keep only lines whose appliance-local time is
 	// within [From, To]: memory stays bounded on large logs.
 	From, To time.Time
+	// MaxLines bounds the lines kept over all files (0: DefaultMaxLines);
+	// past it lines are counted in Log.Dropped, not kept.
+	MaxLines int
 }
+
+// DefaultMaxLines is the default cap on log lines held (a few hundred
+// bytes each).
+const DefaultMaxLines = 2000000
 
 // Reader iterates over the lines of one log file.
 type Reader struct {
@@ -247,6 +254,8 @@ type Log struct {
 	// Warnings are reads that stopped early (a truncated .gz): the lines
 	// before are kept.
 	Warnings []string
+	// Dropped counts lines not kept because Options.MaxLines was reached.
+	Dropped int
 }
 
 const maxKeptErrors = 20
@@ -339,6 +348,14 @@ func (lg *Log) readFile(name string, opt Options) error {
 			if len(lg.UnknownSamples) < 10 {
 				lg.UnknownSamples = append(lg.UnknownSamples, l)
 			}
+		}
+		max := opt.MaxLines
+		if max <= 0 {
+			max = DefaultMaxLines
+		}
+		if len(lg.Lines)+len(fileLines) >= max {
+			lg.Dropped++
+			continue
 		}
 		fileLines = append(fileLines, l)
 	}

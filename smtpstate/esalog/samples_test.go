@@ -85,3 +85,18 @@ func messagePartsOnly(t *testing.T, path string, kinds map[Kind]int) {
 		assert.NotEqual(t, KindUnknown, l.Kind, "%s:%d: not recognised: %s", filepath.Base(path), i+1, line)
 	}
 }
+
+// TestMaxLines: past the cap, lines are counted, not kept.
+func TestMaxLines(t *testing.T) {
+	lg, err := ReadFiles([]string{"../../testdata/lab/captures/load/mail_logs"}, Options{MaxLines: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := ReadFiles([]string{"../../testdata/lab/captures/load/mail_logs"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lg.Lines) != 10 || lg.Dropped != len(all.Lines)-10 || lg.Dropped == 0 {
+		t.Fatalf("kept %d, dropped %d, of %d", len(lg.Lines), lg.Dropped, len(all.Lines))
+	}
+}
