@@ -54,6 +54,9 @@ type Options struct {
 	Workers int
 	// Order of the emitted sessions.
 	Order Order
+	// MaxFragmentBytes bounds the bytes of unfinished IPv4 datagrams held
+	// (0: 32 MiB); past it they are all dropped and counted.
+	MaxFragmentBytes int
 	// Checksums drops TCP segments whose checksum is wrong (counted, and
 	// marked on the session). Off by default: a capture on the sending
 	// host sees checksums its NIC fills in later.
@@ -152,6 +155,9 @@ func NewPipeline(opt Options, prepare func(*smtpstate.Record) any, emit func(any
 		prepare = func(r *smtpstate.Record) any { return r }
 	}
 	a := &Analyzer{opt: opt, dec: newDecoder(), prepare: prepare, emit: emit}
+	if opt.MaxFragmentBytes > 0 {
+		a.dec.maxFragBytes = opt.MaxFragmentBytes
+	}
 	ports := opt.Ports
 	if ports == nil {
 		ports = DefaultPorts

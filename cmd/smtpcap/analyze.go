@@ -35,6 +35,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	maxSessions := fs.Int("max-sessions", 1<<20, "open sessions held at once; past it the least recently active is finalized as evicted (and counted)")
 	maxBuf := fs.String("max-buffered", "1MiB", "out-of-order bytes held per direction of a connection; past it the hole is given up as a gap")
 	maxBufTotal := fs.String("max-buffered-total", "256MiB", "out-of-order bytes held in all")
+	maxFrag := fs.String("max-fragment-bytes", "32MiB", "bytes of unfinished IPv4 datagrams held; past it they are dropped (and counted)")
 	maxRecord := fs.Int("max-record", capture.DefaultMaxRecord, "bytes kept of one capture record whatever the file's snaplen says; longer records are cut and counted")
 	maxOpen := fs.Int("max-open-files", capture.DefaultMaxOpenFiles, "input files open at once (rotated files are opened one after the other)")
 	checksums := fs.Bool("checksums", false, "drop TCP segments with a wrong checksum (off: captures on the sending host see checksums the NIC fills in later)")
@@ -96,6 +97,11 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	params.FirewallIdle = fwIdle.Seconds()
 	bufConn, err1 := parseSize(*maxBuf)
 	bufTotal, err2 := parseSize(*maxBufTotal)
+	fragBytes, err3 := parseSize(*maxFrag)
+	if err3 != nil || fragBytes < 1 {
+		fmt.Fprintln(stderr, "smtpcap analyze: --max-fragment-bytes takes a size above zero, such as 32MiB")
+		return exitUsage
+	}
 	switch {
 	case *idle <= 0 || *halfOpen <= 0 || *fwIdle < 0:
 		fmt.Fprintln(stderr, "smtpcap analyze: --idle-timeout and --half-open-timeout must be positive, --firewall-idle not negative")
@@ -117,7 +123,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	}
 	opt := reassembly.Options{IdleTimeout: *idle, HalfOpenTimeout: *halfOpen, MaxSessions: *maxSessions,
-		MaxBufferedPerConn: int(min(bufConn, 1<<40)), MaxBufferedTotal: int(min(bufTotal, 1<<40)), Checksums: *checksums}
+		MaxBufferedPerConn: int(min(bufConn, 1<<40)), MaxBufferedTotal: int(min(bufTotal, 1<<40)), Checksums: *checksums, MaxFragmentBytes: int(min(fragBytes, 1<<40))}
 	if len(*ports) > 0 {
 		opt.Ports = append([]uint16(nil), reassembly.DefaultPorts...)
 		for _, p := range *ports {
