@@ -2,6 +2,7 @@ package smtpstate
 
 import (
 	"encoding/json"
+	"github.com/smtpcap/smtpcap/smtpstate/internal/split"
 	"strings"
 	"testing"
 	"time"
@@ -79,19 +80,19 @@ func replayMsgID(t *testing.T, steps []string, split func([]byte) [][]byte) *Rec
 func TestMsgID(t *testing.T) {
 	for _, tc := range msgIDCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			ref := replayMsgID(t, tc.steps, whole)
+			ref := replayMsgID(t, tc.steps, split.Whole)
 			require.Len(t, ref.Trans, len(tc.want))
 			for i, w := range tc.want {
 				require.Equal(t, w, ref.Trans[i].MsgID, "transaction %d", i)
 			}
 			want := mustJSON(t, ref)
-			require.Equal(t, want, mustJSON(t, replayMsgID(t, tc.steps, byteByByte)), "byte by byte")
+			require.Equal(t, want, mustJSON(t, replayMsgID(t, tc.steps, split.ByteByByte)), "byte by byte")
 			maxLen := 0
 			for _, s := range tc.steps {
 				maxLen = max(maxLen, len(s))
 			}
 			for k := 1; k < maxLen; k++ {
-				require.Equal(t, want, mustJSON(t, replayMsgID(t, tc.steps, splitAt(k))), "split at %d", k)
+				require.Equal(t, want, mustJSON(t, replayMsgID(t, tc.steps, split.At(k))), "split at %d", k)
 			}
 		})
 	}
@@ -131,12 +132,12 @@ func FuzzMsgID(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte, cut uint16, data bool) {
-		var whole, split msgIDScanner
+		var one, two msgIDScanner
 		var tw, ts Transaction
-		whole.feed(&tw, 0, b, data)
+		one.feed(&tw, 0, b, data)
 		k := int(cut) % (len(b) + 1)
-		split.feed(&ts, 0, b[:k], data)
-		split.feed(&ts, 0, b[k:], data)
+		two.feed(&ts, 0, b[:k], data)
+		two.feed(&ts, 0, b[k:], data)
 		if tw.MsgID != ts.MsgID {
 			t.Fatalf("whole %q, split at %d %q", tw.MsgID, k, ts.MsgID)
 		}
@@ -144,27 +145,6 @@ func FuzzMsgID(f *testing.F) {
 			t.Fatalf("kept %q", tw.MsgID)
 		}
 	})
-}
-
-// The split helpers of the transcript tests, which live in package
-// smtpstate_test (they classify with smtpstate/ending).
-func whole(b []byte) [][]byte { return [][]byte{b} }
-
-func byteByByte(b []byte) [][]byte {
-	out := make([][]byte, len(b))
-	for i := range b {
-		out[i] = b[i : i+1]
-	}
-	return out
-}
-
-func splitAt(k int) func([]byte) [][]byte {
-	return func(b []byte) [][]byte {
-		if k <= 0 || k >= len(b) {
-			return [][]byte{b}
-		}
-		return [][]byte{b[:k], b[k:]}
-	}
 }
 
 func mustJSON(t *testing.T, r *Record) string {

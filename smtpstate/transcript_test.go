@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/smtpcap/smtpcap/smtpstate/internal/split"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -199,25 +200,6 @@ func (tr transcript) replay(split func([]byte) [][]byte) *Record {
 	return r
 }
 
-func whole(b []byte) [][]byte { return [][]byte{b} }
-
-func byteByByte(b []byte) [][]byte {
-	out := make([][]byte, len(b))
-	for i := range b {
-		out[i] = b[i : i+1]
-	}
-	return out
-}
-
-func splitAt(k int) func([]byte) [][]byte {
-	return func(b []byte) [][]byte {
-		if k <= 0 || k >= len(b) {
-			return [][]byte{b}
-		}
-		return [][]byte{b[:k], b[k:]}
-	}
-}
-
 func mustJSON(t *testing.T, r *Record) string {
 	b, err := json.MarshalIndent(r, "", " ")
 	require.NoError(t, err)
@@ -265,15 +247,15 @@ func TestTranscripts(t *testing.T) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			tr := parseTranscript(t, path)
 			require.NotEmpty(t, tr.expect, "a transcript must assert something")
-			ref := tr.replay(whole)
+			ref := tr.replay(split.Whole)
 			want := mustJSON(t, ref)
-			require.Equal(t, want, mustJSON(t, tr.replay(byteByByte)), "byte by byte differs")
+			require.Equal(t, want, mustJSON(t, tr.replay(split.ByteByByte)), "byte by byte differs")
 			maxLen := 0
 			for _, s := range tr.steps {
 				maxLen = max(maxLen, len(s.payload))
 			}
 			for k := 1; k < maxLen; k++ {
-				require.Equal(t, want, mustJSON(t, tr.replay(splitAt(k))), "split at %d differs", k)
+				require.Equal(t, want, mustJSON(t, tr.replay(split.At(k))), "split at %d differs", k)
 			}
 			for _, e := range tr.expect {
 				require.Equal(t, e[1], field(t, ref, e[0]), "field %s\nrecord: %s", e[0], want)
