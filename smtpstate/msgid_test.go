@@ -2,11 +2,11 @@ package smtpstate
 
 import (
 	"encoding/json"
-	"github.com/smtpcap/smtpcap/smtpstate/internal/split"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/smtpcap/smtpcap/smtpstate/internal/split"
 	"github.com/stretchr/testify/require"
 )
 

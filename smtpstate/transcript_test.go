@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"github.com/smtpcap/smtpcap/smtpstate/internal/split"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	. "github.com/smtpcap/smtpcap/smtpstate"
 	"github.com/smtpcap/smtpcap/smtpstate/ending"
+	"github.com/smtpcap/smtpcap/smtpstate/internal/split"
 )
 
 // A transcript is a text script of one connection:
