@@ -110,10 +110,10 @@ var Rules = []Rule{
 	{"tls_quit", "inside TLS, a command-sized client record, a short server record, then the close: QUIT/221 (quit_*, medium)",
 		func(f *facts) bool {
 			_, _, _, ok := tlsQuit(f)
-			return f.r.PhaseAtEnd == stateTLS && tlsStarted(f) && ok
+			return insideTLS(f) && ok
 		}, thenTLSQuit},
 	{"tls_end", "a FIN inside TLS (tls_end)",
-		func(f *facts) bool { return f.r.PhaseAtEnd == stateTLS && tlsStarted(f) }, thenTLSEnd},
+		insideTLS, thenTLSEnd},
 	{"client_fin", "the client closed without QUIT (client_fin_no_quit)",
 		func(f *facts) bool { return f.firstClose.dir == fromClient }, thenClientFIN},
 }
@@ -125,7 +125,7 @@ func synOnly(f *facts) bool { return f.r.Client.SYNFrame != 0 && f.r.Server.SYNF
 // is the first close.
 func serverEnds(f *facts) bool {
 	fc := f.firstClose
-	return fc != nil && (f.closingReply || fc.kind == "fin" && fc.dir == fromServer && f.r.PhaseAtEnd != stateTLS)
+	return fc != nil && (f.closingReply || fc.kind == "fin" && fc.dir == fromServer && !insideTLS(f))
 }
 
 func firstRST(f *facts) bool { return f.firstClose != nil && f.firstClose.kind == "rst" }

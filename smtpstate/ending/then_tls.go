@@ -10,11 +10,12 @@ import (
 // session's own shortest record measures), the 221 a short record right
 // after it, and Postfix and the ESA close at once after the 221.
 
-// tlsStarted: TLS records were seen after the switch (a STARTTLS answered
-// by 220 and then nothing is not a session inside TLS).
-func tlsStarted(f *facts) bool {
+// insideTLS: the session ended in the TLS phase and TLS records were seen
+// (a STARTTLS answered by 220 and then nothing is not a session inside
+// TLS: it is judged as a plain one).
+func insideTLS(f *facts) bool {
 	t := f.r.TLSInfo
-	return t != nil && t.ClientRecords+t.ServerRecords > 0
+	return f.r.PhaseAtEnd == stateTLS && t != nil && t.ClientRecords+t.ServerRecords > 0
 }
 
 // quitGapAllowance is how much longer than the shortest client record a
