@@ -334,3 +334,19 @@ func TestQuitGapWithout221(t *testing.T) {
 	assert.Equal(t, "undetermined", e.Verdict, e.Reason)
 	assert.False(t, e.MessageLost, "no MESSAGE LOST on an undetermined session")
 }
+
+// TestQuitInferredNoWait: the QUIT and the client's FIN were lost; the
+// 221 met a socket already closed (the client's RST has no ACK): the client
+// did not wait for the reply.
+func TestQuitInferredNoWait(t *testing.T) {
+	r := base()
+	r.Client.AckedUnseen = 7 // "QUIT\r\n" and the FIN
+	r.Trans[0].Outcome, r.Trans[0].FinalReply = "accepted", "250 ok"
+	r.LastReplyAt = &smtpstate.Exchange{Reply: "221 2.0.0 Bye", ReplyFrame: 28, ReplyTS: at(9.4)}
+	r.Client.RSTs = []smtpstate.RST{{Frame: 29, TS: at(9.41), TTL: 63, SeqKnown: true}}
+	e := Classify(r, DefaultParams)
+	assert.Equal(t, string(QuitNoWait), e.Verdict, e.Reason)
+	r.Client.RSTs[0].HasACK = true // an abortive close after reading the 221
+	e = Classify(r, DefaultParams)
+	assert.Equal(t, string(QuitThenRST), e.Verdict, e.Reason)
+}

@@ -112,6 +112,10 @@ func thenQuitInferred(f *facts) Decision {
 	switch {
 	case fc != nil && fc.dir == fromClient && fc.frame < la.ReplyFrame:
 		v, why = QuitNoWait, "the client sent QUIT and closed without waiting for the 221"
+	case clientNoStateRSTAfter(f, la.ReplyFrame):
+		// The 221 met a socket the client had already closed: it did not
+		// wait for the reply.
+		v, why = QuitNoWait, "the client sent QUIT and closed without waiting for the 221 (its RST without ACK answers the 221: the socket was already closed)"
 	case firstRSTAfter(f, la.ReplyFrame) != nil:
 		x := firstRSTAfter(f, la.ReplyFrame)
 		v, who, why = QuitThenRST, x.d.String(), "QUIT was exchanged, then the "+x.d.String()+" reset the connection: a normal abortive close, not a failure"
@@ -179,4 +183,11 @@ func thenClientSideReset(f *facts) Decision {
 	d.RunnerUp = string(ClientRST) + ": the client's host itself dropped the connection (a reboot, a socket closed with SO_LINGER 0 unseen)"
 	d.Confirm = "a capture on the client's side of the firewall, or the firewall's log (an IPS or REJECT reset) for this 4-tuple"
 	return rstDecision(f, d)
+}
+
+// clientNoStateRSTAfter: the first RST after frame is the client's, without
+// ACK: its socket no longer existed.
+func clientNoStateRSTAfter(f *facts, frame uint64) bool {
+	x := firstRSTAfter(f, frame)
+	return x != nil && x.d == fromClient && !x.x.HasACK
 }
