@@ -72,9 +72,8 @@ func (c *Conn) desyncReply(code int, frame uint64, ts time.Time) {
 		}
 		p := *ds.dot
 		p.tx = c.curIdx
+		c.update(&p, nil) // the end of the body, then its reply pairs with it
 		c.push(p)
-		c.update(&p, nil)
-		c.pending[len(c.pending)-1] = p
 	case code == 221:
 		ds.on = false
 		if ds.quit != nil {

@@ -74,7 +74,7 @@ func thenQuitGap(f *facts) Decision {
 			return thenQuitNoWait(f)
 		case rstAfterQuit(f) != nil:
 			return thenQuitThenRST(f)
-		case (f.quitKind == QuitAfterMessage || f.quitKind == QuitAfterRejection) && len(f.r.Trans) > 0 && f.r.Trans[len(f.r.Trans)-1].FinalReply != "":
+		case fateSeen(f):
 			d := decision(f.quitKind, "client", "quit", "high", quitReasons[f.quitKind]+" (its final reply is in the capture; bytes were lost earlier in the session)")
 			d.Confirm = "the server's log for this connection (queue id or MID)"
 			d.Flags = flags
@@ -271,4 +271,11 @@ func thenClientFIN(f *facts) Decision {
 	d.Confirm = "the client's (MTA's) log for this delivery attempt"
 	d.closeTTL = &ttlProbe{dir: fromClient, ttl: r.Client.FIN.TTL, what: "FIN"}
 	return d.with(e)
+}
+
+// fateSeen: the quit verdict names the message's fate (accepted, refused)
+// and the last transaction's final reply that decides it is in the capture.
+func fateSeen(f *facts) bool {
+	n := len(f.r.Trans)
+	return (f.quitKind == QuitAfterMessage || f.quitKind == QuitAfterRejection) && n > 0 && f.r.Trans[n-1].FinalReply != ""
 }

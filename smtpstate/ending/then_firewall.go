@@ -121,7 +121,7 @@ func thenQuitInferred(f *facts) Decision {
 		v, who, why = QuitThenRST, x.d.String(), "QUIT was exchanged, then the "+x.d.String()+" reset the connection: a normal abortive close, not a failure"
 	case len(f.r.Trans) == 0 && f.r.Client.GapBytes+f.r.Client.AckedUnseen <= 6:
 		// nothing but the QUIT itself can be in the lost bytes
-	case (v == QuitAfterMessage || v == QuitAfterRejection) && f.r.Trans[len(f.r.Trans)-1].FinalReply != "":
+	case fateSeen(f):
 	default:
 		d := decision(Undetermined, "client", "quit", "low", "the client quit (its QUIT was lost by the capture; the server's 221 answers it), but the lost bytes hide what became of its message")
 		d.ev(la.ReplyFrame, la.ReplyTS, "server replied %q to a QUIT the capture does not hold", la.Reply)
