@@ -85,7 +85,7 @@ func checkESALab(t *testing.T, root string) {
 		}
 		assert.Contains(t, summary, "UTC+01:00 (header", e.Scenario)
 		// Each session on its true ICID: truth from tshark and the log's text.
-		want := truth(t, tsharkSessions(t, filepath.Join(dir, "server.pcap")), readLogTruth(t, filepath.Join(dir, "mail_logs")), 0)
+		want := truth(t, tsharkSessions(t, filepath.Join(dir, "server.pcap")), readLogTruth(t, filepath.Join(dir, "mail_logs")).withPostfixPorts(t, filepath.Join(dir, "postfix.log")), 0)
 		for _, r := range rs {
 			assert.Equal(t, want[r.OrigP][0], r.ESA.ICID, "%s: port %d", e.Scenario, r.OrigP)
 		}

@@ -24,7 +24,9 @@ import (
 // "MID n Message-ID" lines, and "Start MID n ICID i" names the ICID. A
 // session without a message is the one whose "New SMTP ICID" line falls in
 // the second of its SYN (tshark) - accepted as truth only when exactly one
-// log connection from that client does.
+// log connection from that client does - or, where the server's own log
+// names the client port (the lab's Postfix logs it, the ESA never does),
+// the log connection of that port.
 
 type wireSession struct {
 	port   int
@@ -62,9 +64,11 @@ func tsharkSessions(t *testing.T, pcap string) map[int]*wireSession {
 }
 
 type logTruth struct {
-	icidOfMID map[string]string
-	midOfID   map[string]string
-	icidStart map[string]time.Time // "New SMTP ICID" line, UTC
+	icidOfMID  map[string]string
+	midOfID    map[string]string
+	icidStart  map[string]time.Time // "New SMTP ICID" line, UTC
+	icidOrder  []string             // ICIDs in the order of their "New SMTP ICID" lines
+	icidOfPort map[int]string       // from the server's own log, where it names the port
 }
 
 var (
@@ -96,12 +100,48 @@ func readLogTruth(t *testing.T, files ...string) logTruth {
 				off, _ = strconv.Atoi(o[1])
 			} else if n := reNewICID.FindStringSubmatch(msg); n != nil {
 				lt.icidStart[n[1]] = ts.Add(-time.Duration(off) * time.Second)
+				lt.icidOrder = append(lt.icidOrder, n[1])
 			} else if s := reStartMID.FindStringSubmatch(msg); s != nil {
 				lt.icidOfMID[s[1]] = s[2]
 			} else if s := reMsgID.FindStringSubmatch(msg); s != nil {
 				lt.midOfID[s[2]] = s[1]
 			}
 		}
+	}
+	return lt
+}
+
+var rePostfixConnect = regexp.MustCompile(`postfix/smtpd\[\d+\]: connect from \S+\[[^\]]+\](?::(\d+))?$`)
+
+// withPostfixPorts reads the Postfix log the ESA-style log was derived from:
+// its n-th "connect from" line is the n-th "New SMTP ICID" line, and where
+// it names the client port (smtpd_client_port_logging) that port's session
+// is that ICID. A port Postfix logs twice names no ICID.
+func (lt logTruth) withPostfixPorts(t *testing.T, postfixLog string) logTruth {
+	t.Helper()
+	b, err := os.ReadFile(postfixLog)
+	require.NoError(t, err)
+	var ports []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if m := rePostfixConnect.FindStringSubmatch(l); m != nil {
+			ports = append(ports, m[1])
+		}
+	}
+	require.Len(t, ports, len(lt.icidOrder), "%s: one \"connect from\" line per \"New SMTP ICID\" line", postfixLog)
+	lt.icidOfPort = map[int]string{}
+	twice := map[int]bool{}
+	for i, ps := range ports {
+		if ps == "" {
+			continue
+		}
+		p, _ := strconv.Atoi(ps)
+		if _, dup := lt.icidOfPort[p]; dup {
+			twice[p] = true
+		}
+		lt.icidOfPort[p] = lt.icidOrder[i]
+	}
+	for p := range twice {
+		delete(lt.icidOfPort, p)
 	}
 	return lt
 }
@@ -128,6 +168,11 @@ func truth(t *testing.T, ws map[int]*wireSession, lt logTruth, skew float64) map
 	}
 	for p, s := range ws {
 		if _, done := out[p]; done {
+			continue
+		}
+		if icid, ok := lt.icidOfPort[p]; ok {
+			require.False(t, claimed[icid], "port %d: the server's log names ICID %s, which a Message-ID names for another session", p, icid)
+			out[p] = [2]string{icid, ""}
 			continue
 		}
 		second := math.Floor(s.syn + skew)

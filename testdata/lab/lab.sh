@@ -180,6 +180,9 @@ smtpd_tls_cert_file = $d/etc/cert.pem
 smtpd_tls_key_file = $d/etc/key.pem
 smtpd_tls_loglevel = 1
 maillog_file = $d/maillog
+# The client port in smtpd's lines: the truth of which log connection a
+# session without a message is (the ESA itself never logs it).
+smtpd_client_port_logging = yes
 maillog_file_prefixes = /tmp
 EOF
   cat >"$d/etc/master.cf" <<'EOF'

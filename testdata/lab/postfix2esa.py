@@ -67,7 +67,7 @@ def main():
                 emit(pts, f"MID {pmid} ICID {picid} RID {rids[pmid]} To: <{prcpt}>")
                 rids[pmid] += 1
         if prog == "smtpd":
-            c = re.match(r"connect from (\S+)\[([^\]]+)\]$", msg)
+            c = re.match(r"connect from (\S+)\[([^\]]+)\](?::\d+)?$", msg)
             if c:
                 icid = next_icid; next_icid += 1
                 icid_of_pid[pid] = icid
