@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,7 +19,6 @@ import (
 	"github.com/smtpcap/smtpcap/smtpstate"
 	"github.com/smtpcap/smtpcap/smtpstate/ending"
 	"github.com/smtpcap/smtpcap/smtpstate/esalog"
-	"github.com/smtpcap/smtpcap/smtpstate/report"
 )
 
 func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -49,7 +47,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	icid := fs.String("icid", "", "show only the session of this ICID (or DCID); needs --esa-log")
 	mid := fs.String("mid", "", "show only the session that carried this MID; needs --esa-log")
 	fs.IntVar(&esaMaxLines, "max-log-lines", esalog.DefaultMaxLines, "ESA log lines held at most (within a day of the capture); past it lines are counted, not kept")
-	memLimit := fs.String("memory-limit", "100MiB", "soft limit on the heap while records stream out (the garbage collector works harder near it; 0: Go's default); ignored with --esa-log")
+	memLimit := fs.String("memory-limit", "100MiB", "soft limit on the heap while records stream out (the garbage collector works harder near it; 0: Go's default)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for developers)")
 	_ = fs.MarkHidden("cpuprofile")
 	workers := fs.Int("workers", runtime.NumCPU(), "session tables on their own cores (sharded by flow); the output is the same for any number")
@@ -142,26 +140,31 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			defer stop()
 		}
 	}
-	// Without ESA matching every record is classified and written as soon
-	// as the output order allows, on the worker that finished it, and then
-	// dropped: memory follows concurrency, not the capture's length.
-	// Matching needs them all.
-	keep := len(*esaLogs) > 0 || *icid != "" || *mid != ""
+	// Every record is classified and written as soon as the output order
+	// allows, on the worker that finished it, and then dropped: memory
+	// follows concurrency, not the capture's length. ESA matching holds a
+	// record only until its window of SYN time is matched (esa.go).
 	if lim, err := parseSize(*memLimit); err != nil {
 		fmt.Fprintf(stderr, "smtpcap analyze: --memory-limit: %v\n", err)
 		return exitUsage
-	} else if lim > 0 && !keep && os.Getenv("GOMEMLIMIT") == "" {
+	} else if lim > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(lim)
 	}
-	var records []*smtpstate.Record
 	pr := newPrinter(of, sel, loc, stdout)
 	fm := newFrameMap(*files)
 	pr.frames = fm.fn()
 	prepare := func(r *smtpstate.Record) any { classify(r, params); return pr.prepare(r) }
 	emit := pr.emit
-	if keep {
-		prepare = func(r *smtpstate.Record) any { classify(r, params); return r }
-		emit = func(v any) { records = append(records, v.(*smtpstate.Record)) }
+	var es *esaStream
+	var tzErr error // a bad --esa-tz is reported, but the sessions are still printed
+	if len(*esaLogs) > 0 || *icid != "" || *mid != "" {
+		if es, tzErr = newESAStream(*esaLogs, *esaTZ, *icid, *mid, pr, strings.EqualFold(*tz, "esa")); es != nil {
+			prepare = func(r *smtpstate.Record) any { classify(r, params); return r }
+			emit = func(v any) { es.add(v.(*smtpstate.Record)) }
+		} else if *icid != "" || *mid != "" {
+			fmt.Fprintf(stderr, "smtpcap analyze: %v (needed to select by --icid/--mid)\n", tzErr)
+			return exitUsage
+		}
 	}
 	var readErr error
 	if len(*recFiles) > 0 {
@@ -177,23 +180,17 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return code
 		}
 	}
-	if !keep {
-		return interrupt(ctx, outcome(stderr, pr.finish(stdout, stderr, *quiet, ""), readErr))
+	if es == nil {
+		code := outcome(stderr, pr.finish(stdout, stderr, *quiet, ""), readErr)
+		if tzErr != nil {
+			fmt.Fprintf(stderr, "smtpcap: %v\n", tzErr)
+			code = max(code, exitError)
+		}
+		return interrupt(ctx, code)
 	}
-	report.Sort(records)
 	// ESA matching (esa.go): a log that cannot be read, or an ICID/MID it
 	// does not hold, is reported and exits 1, but never hides the sessions.
-	var esa esaMatch
-	var esaErr error
-	if len(*esaLogs) > 0 {
-		esa, esaErr = matchESA(records, *esaLogs, *esaTZ)
-	}
-	records, err = selectRecords(records, esa.Result, *icid, *mid)
-	esaErr = errors.Join(esaErr, err)
-	if strings.EqualFold(*tz, "esa") && esa.Zone != nil {
-		pr.loc = esa.Zone
-	}
-	pr.records(records)
+	esa, esaErr := es.close()
 	code := outcome(stderr, pr.finish(stdout, stderr, *quiet, esa.Summary), readErr)
 	if esaErr != nil {
 		fmt.Fprintf(stderr, "smtpcap: %v\n", esaErr)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -48,36 +49,110 @@ type esaMatch struct {
 	Logs int // log files given
 }
 
-// matchESA reads the logs around the capture's time range and ties every
-// record to its ICID/DCID. A log that cannot be read is an error, but what
-// could be read is still matched: nothing in a log stops the session output.
-func matchESA(records []*smtpstate.Record, files []string, tz string) (esaMatch, error) {
+// esaStream ties every session to its ICID/DCID as the sessions come
+// (esalog.Stream: in windows of SYN time), then hands it to the printer,
+// keeping only those --icid/--mid select: the sessions leave memory once
+// matched. A log that cannot be read is an error, but what could be read
+// is still matched: nothing in a log stops the session output.
+type esaStream struct {
+	s         *esalog.Stream
+	files     []string
+	flagZone  *time.Location
+	icid, mid string
+	pr        *printer
+	tzESA     bool // --tz esa: print in the appliance's zone
+	readErr   error
+	target    *esalog.Conn
+	looked    bool // target looked up
+	selected  int
+}
+
+func newESAStream(files []string, tz, icid, mid string, pr *printer, tzESA bool) (*esaStream, error) {
 	loc, err := parseZone(tz)
 	if err != nil {
-		return esaMatch{}, fmt.Errorf("--esa-tz %w", err)
+		return nil, fmt.Errorf("--esa-tz %w", err)
 	}
-	opt := esalog.Options{Year: time.Now().Year(), MaxLines: esaMaxLines}
-	if len(records) > 0 {
-		first, last := records[0].TS.Time, records[0].EndTS.Time
-		for _, r := range records {
-			if r.TS.Before(first) {
-				first = r.TS.Time
-			}
-			if r.EndTS.After(last) {
-				last = r.EndTS.Time
-			}
+	e := &esaStream{files: files, flagZone: loc, icid: icid, mid: mid, pr: pr, tzESA: tzESA}
+	e.s = esalog.NewStream(e.load, esalog.MatchOptions{Zone: loc}, e.out)
+	e.s.Window = esaWindow
+	return e, nil
+}
+
+// load reads the logs from a day before the first session on (the zone is
+// not known yet: offsets are within ±14 h); --max-log-lines bounds them.
+func (e *esaStream) load(first time.Time) *esalog.Log {
+	opt := esalog.Options{Year: first.Year(), MaxLines: esaMaxLines,
+		From: first.Add(-24 * time.Hour), To: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
+	lg, err := esalog.ReadFiles(e.files, opt)
+	e.readErr = err
+	return lg
+}
+
+func (e *esaStream) add(r *smtpstate.Record) { e.s.Add(r) }
+
+// zone is the appliance's zone: --esa-tz if given, else the offset in use.
+func (e *esaStream) zone() *time.Location {
+	if e.flagZone != nil {
+		return e.flagZone
+	}
+	z := e.s.Result().Zone
+	return time.FixedZone("UTC"+fmtOffset(z.Offset), z.Offset)
+}
+
+// out prints a matched session, if selected.
+func (e *esaStream) out(r *smtpstate.Record) {
+	if e.tzESA {
+		e.pr.loc = e.zone()
+	}
+	if e.icid != "" || e.mid != "" {
+		if !e.lookup() || !selects(r, e.target) {
+			return
 		}
-		// Zone unknown yet: keep a day either side (offsets are within ±14 h).
-		opt.Year = first.Year()
-		opt.From, opt.To = first.Add(-24*time.Hour), last.Add(24*time.Hour)
+		e.selected++
 	}
-	lg, readErr := esalog.ReadFiles(files, opt)
-	res := esalog.Match(records, lg, esalog.MatchOptions{Zone: loc})
-	m := esaMatch{Summary: summary(res, lg), Result: res, Zone: loc, Logs: len(files)}
-	if m.Zone == nil {
-		m.Zone = time.FixedZone("UTC"+fmtOffset(res.Zone.Offset), res.Zone.Offset)
+	if e.pr == nil {
+		return
 	}
-	return m, readErr
+	if v := e.pr.prepare(r); v != nil {
+		e.pr.emit(v)
+	}
+}
+
+func (e *esaStream) lookup() bool {
+	if !e.looked {
+		e.looked = true
+		if res := e.s.Result(); res != nil {
+			e.target = res.Find(e.icid, e.mid)
+		}
+	}
+	return e.target != nil
+}
+
+// close matches the sessions still waiting, prints them, and says what
+// matching found; an ICID or MID the log does not hold, or that no session
+// matched, is an error.
+func (e *esaStream) close() (esaMatch, error) {
+	res, lg := e.s.Close()
+	m := esaMatch{Result: res, Logs: len(e.files)}
+	if len(e.files) > 0 {
+		m.Summary, m.Zone = summary(res, lg), e.zone()
+	}
+	err := e.readErr
+	if e.icid == "" && e.mid == "" {
+		return m, err
+	}
+	what := "ICID " + e.icid
+	if e.icid == "" {
+		what = "MID " + e.mid
+	}
+	switch c := e.target; {
+	case !e.lookup():
+		err = errors.Join(err, fmt.Errorf("%s is not in the ESA log", what))
+	case e.selected == 0:
+		c = e.target
+		err = errors.Join(err, fmt.Errorf("%s is in the ESA log (%s, %s %s) but no capture session matches it", what, connName(c), c.Start.Format("Jan _2 15:04:05"), c.Addr))
+	}
+	return m, err
 }
 
 func summary(res *esalog.Result, lg *esalog.Log) string {
@@ -127,11 +202,18 @@ func summary(res *esalog.Result, lg *esalog.Log) string {
 		fmt.Fprintf(&b, "ESA zone WARNING: the %s says UTC%s but UTC%s explains %d sessions (vs %d): the zone or the appliance clock is wrong\n",
 			z.Source, fmtOffset(z.Offset), fmtOffset(*z.Better), z.BetterSupp, z.Support)
 	}
+	if res.Windows > 1 {
+		fmt.Fprintf(&b, "ESA match in %d windows of sessions by SYN time (zone and clock estimated in each)", res.Windows)
+		if res.Forced > 0 {
+			fmt.Fprintf(&b, "; %d windows decided early: more than %d sessions began within %s", res.Forced, 4*esaWindow, esalog.DefaultHorizon)
+		}
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "ESA match: %d sessions matched", res.Matched)
 	if res.Ambiguous > 0 {
 		fmt.Fprintf(&b, " (%d ambiguous, marked ? on their lines)", res.Ambiguous)
 	}
-	fmt.Fprintf(&b, ", %d capture sessions without a log connection, %d log connections without a capture session\n", len(res.CaptOnly), len(res.LogOnly))
+	fmt.Fprintf(&b, ", %d capture sessions without a log connection, %d log connections without a capture session\n", res.Unmatched, len(res.LogOnly))
 	for i, c := range res.LogOnly {
 		if i == 20 {
 			fmt.Fprintf(&b, "  … %d more\n", len(res.LogOnly)-20)
@@ -165,10 +247,23 @@ func fmtOffset(s int) string {
 	return fmt.Sprintf("%s%02d:%02d", sign, s/3600, s%3600/60)
 }
 
-// selectRecords keeps the sessions with the given ICID or MID, and, when
-// that match is ambiguous, every session that could be it (each is marked
-// icid=N? on its line). An ICID or MID the log does not hold, or that no
-// session matched, is an error.
+// matchESA ties every record (in report.Sort order) to its ICID/DCID,
+// for the case report, which holds its sessions anyway.
+func matchESA(records []*smtpstate.Record, files []string, tz string) (esaMatch, error) {
+	e, err := newESAStream(files, tz, "", "", nil, false)
+	if err != nil {
+		return esaMatch{}, err
+	}
+	e.pr = nil
+	for _, r := range records {
+		e.add(r)
+	}
+	return e.close()
+}
+
+// selectRecords keeps the sessions with the given ICID or MID (and every
+// session that could be it, when that match is ambiguous); an ICID or MID
+// the log does not hold, or that no session matched, is an error.
 func selectRecords(rs []*smtpstate.Record, res *esalog.Result, icid, mid string) ([]*smtpstate.Record, error) {
 	if icid == "" && mid == "" {
 		return rs, nil
@@ -184,28 +279,41 @@ func selectRecords(rs []*smtpstate.Record, res *esalog.Result, icid, mid string)
 	if c == nil {
 		return nil, fmt.Errorf("%s is not in the ESA log", what)
 	}
-	name := "ICID " + strconv.FormatInt(c.ICID, 10)
-	id := strconv.FormatInt(c.ICID, 10)
-	if c.Outbound {
-		name, id = "DCID "+strconv.FormatInt(c.DCID, 10), strconv.FormatInt(c.DCID, 10)
-	}
 	var out []*smtpstate.Record
 	for _, r := range rs {
-		if r.ESA == nil {
-			continue
-		}
-		hit := !c.Outbound && r.ESA.ICID == id || c.Outbound && r.ESA.DCID == id
-		for _, a := range r.ESA.Ambiguous {
-			hit = hit || a == name
-		}
-		if hit {
+		if selects(r, c) {
 			out = append(out, r)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s is in the ESA log (%s, %s %s) but no capture session matches it", what, name, c.Start.Format("Jan _2 15:04:05"), c.Addr)
+		return nil, fmt.Errorf("%s is in the ESA log (%s, %s %s) but no capture session matches it", what, connName(c), c.Start.Format("Jan _2 15:04:05"), c.Addr)
 	}
 	return out, nil
+}
+
+func connName(c *esalog.Conn) string {
+	if c.Outbound {
+		return "DCID " + strconv.FormatInt(c.DCID, 10)
+	}
+	return "ICID " + strconv.FormatInt(c.ICID, 10)
+}
+
+// selects says whether r is the session of log connection c, or, when
+// that match is ambiguous, one that could be it (marked icid=N? on its
+// line).
+func selects(r *smtpstate.Record, c *esalog.Conn) bool {
+	if r.ESA == nil {
+		return false
+	}
+	name, id := connName(c), strconv.FormatInt(c.ICID, 10)
+	if c.Outbound {
+		id = strconv.FormatInt(c.DCID, 10)
+	}
+	hit := !c.Outbound && r.ESA.ICID == id || c.Outbound && r.ESA.DCID == id
+	for _, a := range r.ESA.Ambiguous {
+		hit = hit || a == name
+	}
+	return hit
 }
 
 // sessionZone is where session times are printed: --tz utc (default),
@@ -238,6 +346,10 @@ func writeSummary(w io.Writer, s string) {
 		io.WriteString(w, s)
 	}
 }
+
+// esaWindow is how many sessions wait for ESA matching before a window of
+// them is matched (tests make it small to force many windows).
+var esaWindow = esalog.DefaultWindow
 
 // esaMaxLines is --max-log-lines: the ESA log lines held at most.
 var esaMaxLines = esalog.DefaultMaxLines

@@ -341,3 +341,28 @@ func TestESAIndistinguishable(t *testing.T) {
 		break
 	}
 }
+
+// TestESAWindowedTruth: matched in windows far smaller than the capture
+// (so small that windows are decided early), the load scenario's 100
+// sessions from one client (59 in one second) and the demo's 29 still
+// each land on their true ICID and MIDs without an ambiguity mark.
+func TestESAWindowedTruth(t *testing.T) {
+	defer func(w int) { esaWindow = w }(esaWindow)
+	for _, c := range []struct {
+		pcap, log, postfix string
+		window             int
+	}{
+		{"../../testdata/lab/captures/load/server.pcap", "../../testdata/lab/captures/load/mail_logs", "../../testdata/lab/captures/load/postfix.log", 10},
+		{"../../testdata/lab/captures/load/span.pcap", "../../testdata/lab/captures/load/mail_logs", "../../testdata/lab/captures/load/postfix.log", 25},
+		{"../../testdata/lab/captures/all-server.pcapng", "../../testdata/lab/captures/mail.current", "", 4},
+	} {
+		lt := readLogTruth(t, c.log)
+		if c.postfix != "" {
+			lt = lt.withPostfixPorts(t, c.postfix)
+		}
+		want := truth(t, tsharkSessions(t, c.pcap), lt, 0)
+		esaWindow = c.window
+		summary := checkTruth(t, c.pcap, want, "--esa-log", c.log)
+		assert.Contains(t, summary, "ESA match in ", "%s: matched in windows", c.pcap)
+	}
+}

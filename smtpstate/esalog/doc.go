@@ -16,6 +16,8 @@
 // client address with the time after the zone (per file) and clock skew it
 // infers. The assignment is global - one log connection per session - and
 // among candidates that tie on every key it keeps SYN order = ICID order.
+// A Stream (window.go) does the same in windows of SYN time, so sessions
+// leave memory soon after they are matched; Match holds them all.
 // Each record says which keys decided and, when another log connection fits
 // as well, lists the candidates as ambiguous instead of guessing silently;
 // log connections and capture sessions left unmatched are listed. A file

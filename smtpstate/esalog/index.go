@@ -70,17 +70,29 @@ func (ix *connIndex) exact(r *smtpstate.Record) []int {
 }
 
 // candidates lists the exact ones and every connection whose first line
-// falls in the time window around r's start (lo, hi seconds, skew applied).
-func (ix *connIndex) candidates(r *smtpstate.Record, skew, lo, hi float64) []int {
-	out := ix.exact(r)
+// falls in the time window around r's start (lo, hi seconds, skew applied)
+// that no earlier window's session has taken.
+//
+// until (UTC seconds, skew applied; 0: none) leaves out the connections
+// the appliance accepted after the newest session seen so far: while the
+// sessions that follow are not here, those belong to them.
+func (ix *connIndex) candidates(r *smtpstate.Record, skew, lo, hi, until float64, order []*Conn) []int {
+	var out []int
 	seen := map[int]bool{}
-	for _, ci := range out {
+	for _, ci := range ix.exact(r) {
 		seen[ci] = true
+		if !order[ci].matched {
+			out = append(out, ci)
+		}
 	}
 	ts := float64(r.TS.UnixNano())/1e9 + skew
 	i := sort.SearchFloat64s(ix.utc, ts+lo-1)
-	for ; i < len(ix.utc) && ix.utc[i] <= ts+hi+1; i++ {
-		if ci := ix.byTime[i]; !seen[ci] {
+	end := ts + hi + 1
+	if until != 0 {
+		end = min(end, until)
+	}
+	for ; i < len(ix.utc) && ix.utc[i] <= end; i++ {
+		if ci := ix.byTime[i]; !seen[ci] && !order[ci].matched {
 			out = append(out, ci)
 		}
 	}

@@ -43,60 +43,158 @@ type Result struct {
 	Zone       ZoneInfo
 	Matched    int
 	Ambiguous  int
-	LogOnly    []*Conn             // log connections with no capture session
-	CaptOnly   []*smtpstate.Record // capture sessions with no log connection
-	Size       SizeCal             // how logged sizes relate to the wire's
-	Conns      []*Conn             // every log connection read
-	ByRecord   map[*smtpstate.Record]*Conn
-	Candidates map[*smtpstate.Record][]*Conn
+	LogOnly    []*Conn                       // log connections with no capture session
+	Unmatched  int                           // capture sessions with no log connection
+	CaptOnly   []*smtpstate.Record           // those sessions (Match only: a Stream lets them go)
+	Size       SizeCal                       // how logged sizes relate to the wire's
+	Conns      []*Conn                       // every log connection read
+	ByRecord   map[*smtpstate.Record]*Conn   // Match only
+	Candidates map[*smtpstate.Record][]*Conn // Match only
+	// Windows is how many windows of sessions were matched (each estimates
+	// the zone and the clock skew again); the first had ZoneFrom sessions.
+	Windows, ZoneFrom int
+	// Forced counts windows decided early because more sessions than the
+	// window's bound began within a Horizon.
+	Forced int
+	// MaxWaiting is the most sessions a Stream held at once.
+	MaxWaiting int
 }
 
 // Match ties records to log connections and fills Record.ESA. Every key
 // the log and the wire share is used, strongest first (keys.go); the
 // assignment is global and order-preserving among ties (assign.go); each
 // record says which keys decided and, when another log connection fits as
-// well, lists the candidates as ambiguous.
+// well, lists the candidates as ambiguous. Match holds every record; a
+// Stream (window.go) matches in windows of SYN time and lets them go.
 func Match(rs []*smtpstate.Record, lg *Log, opt MatchOptions) *Result {
+	s := &Stream{opt: opt, keep: true}
+	s.start(rs, lg)
+	s.pend = rs
+	s.batch(true)
+	return s.res
+}
+
+// start reads the log's connections and fixes the zone, the clock skew and
+// the orders the chain keeps monotone, from the first sessions.
+func (s *Stream) start(first []*smtpstate.Record, lg *Log) {
+	opt := s.opt
 	if opt.Tolerance <= 0 {
 		opt.Tolerance = 2
 	}
+	s.opt, s.lg = opt, lg
 	conns := Build(lg.Lines)
-	res := &Result{ByRecord: map[*smtpstate.Record]*Conn{}, Candidates: map[*smtpstate.Record][]*Conn{}, Conns: conns}
-	res.Zone = zone(rs, conns, lg, opt)
+	res := &Result{Conns: conns}
+	if s.keep {
+		res.ByRecord, res.Candidates = map[*smtpstate.Record]*Conn{}, map[*smtpstate.Record][]*Conn{}
+	}
+	s.byAddr = indexByAddr(conns)
+	res.Zone = zone(first, conns, s.byAddr, lg, opt)
 	// SYN order and ICID (DCID) order: the positions the chain keeps monotone.
 	m := &matcher{zone: res.Zone, tol: opt.Tolerance}
-	m.recs = append([]*smtpstate.Record(nil), rs...)
-	sort.SliceStable(m.recs, func(i, j int) bool { return m.recs[i].TS.Before(m.recs[j].TS.Time) })
 	m.order = append([]*Conn(nil), conns...)
 	sort.SliceStable(m.order, func(i, j int) bool { return connID(m.order[i]) < connID(m.order[j]) })
 	m.ix = newConnIndex(m.order, res.Zone)
-	// Exact keys first: they also fix the clock skew and the size relation.
-	exact := m.exactPairs()
-	if sk, ok := anchorSkew(exact, m.zone.Skew); ok {
+	// Exact keys fix the clock skew (and, per window, the size relation).
+	m.setRecs(first)
+	if sk, ok := anchorSkew(m.exactPairs(), m.zone.Skew); ok {
 		res.Zone.Skew, m.zone.Skew = sk, sk
 	}
+	s.m, s.res = m, res
+	s.zoneFrom = len(first)
+}
+
+// setRecs makes rs, in SYN order, the sessions matched next.
+func (m *matcher) setRecs(rs []*smtpstate.Record) {
+	m.recs = append(m.recs[:0], rs...)
+	sort.SliceStable(m.recs, func(i, j int) bool { return m.recs[i].TS.Before(m.recs[j].TS.Time) })
+}
+
+// window matches the sessions in m.recs against the log connections still
+// free and applies the result to those settle says are final; the others
+// are left untouched, to be matched again with the sessions that follow.
+//
+// Unless final, the log connections of a second the newest session has not
+// passed yet are no candidates: the log truncates to the second, so some of
+// them belong to the sessions still to come, and a connection taken by
+// the wrong session here would shift every session after it.
+func (s *Stream) window(settle func(*smtpstate.Record) bool, final bool) {
+	m, res := s.m, s.res
+	if s.windows > 0 {
+		s.rezone()
+	}
+	exact := m.exactPairs()
 	m.cands = make([][]int, len(m.recs))
+	until := 0.0
+	if !final && len(m.recs) > 0 {
+		until = float64(m.recs[len(m.recs)-1].TS.UnixNano())/1e9 + m.zone.Skew - 1
+	}
 	for ri, r := range m.recs {
-		m.cands[ri] = m.ix.candidates(r, m.zone.Skew, -m.tol-1, m.tol+lateDNS)
+		m.cands[ri] = m.ix.candidates(r, m.zone.Skew, -m.tol-1, m.tol+lateDNS, until, m.order)
 	}
 	m.calibrate(exact)
-	res.Size = m.cal
+	if s.windows == 0 {
+		res.Size = m.cal
+	}
+	s.windows++
 	pairs, bySession := m.allPairs(res)
 	a := assign(pairs)
 	for ri, r := range m.recs {
+		if !settle(r) {
+			continue
+		}
 		if p := a.byRec[ri]; p != nil {
 			res.record(p, rivals(p, bySession, a))
 			continue
 		}
-		res.CaptOnly = append(res.CaptOnly, r)
+		res.Unmatched++
+		if s.keep {
+			res.CaptOnly = append(res.CaptOnly, r)
+		}
 		r.ESA = &smtpstate.ESARefs{Note: "no log connection matches (address, time, keys)"}
 	}
-	for _, c := range conns {
-		if !c.matched {
-			res.LogOnly = append(res.LogOnly, c)
+}
+
+// rezone estimates the zone and the clock skew again on the window's
+// sessions (a log may begin after the capture, a clock drift): a window
+// with fewer than minRezone sessions that have a log connection from their
+// client keeps what the one before found (a few sessions are too few to
+// tell a clock). The index is rebuilt only when an offset changes.
+func (s *Stream) rezone() {
+	m := s.m
+	zi := zone(m.recs, s.res.Conns, s.byAddr, s.lg, s.opt)
+	if zi.Of < minRezone {
+		return
+	}
+	same := zi.Offset == m.zone.Offset && len(zi.Offsets) == len(m.zone.Offsets)
+	for f, o := range zi.Offsets {
+		same = same && m.zone.Offsets[f] == o
+	}
+	m.zone = zi
+	if !same {
+		m.ix = newConnIndex(m.order, zi)
+	}
+	if sk, ok := anchorSkew(m.exactPairs(), zi.Skew); ok {
+		m.zone.Skew = sk
+	}
+	s.res.Zone = m.zone
+}
+
+const minRezone = 64
+
+// finish lists the log connections no session took; a Stream, which read
+// the log from a day before its first session on, only those that began
+// before a day after its last session ended (as Match's callers read it).
+func (s *Stream) finish() {
+	late := time.Time{}
+	if s.load != nil && !s.lastEnd.IsZero() {
+		late = s.lastEnd.Add(24 * time.Hour)
+	}
+	for _, c := range s.res.Conns {
+		if !c.matched && (late.IsZero() || !c.Start.After(late)) {
+			s.res.LogOnly = append(s.res.LogOnly, c)
 		}
 	}
-	return res
+	s.res.Windows, s.res.ZoneFrom = s.windows, s.zoneFrom
 }
 
 // exactPairs are the pairs a MID in the end-of-data reply or a Message-ID
@@ -106,7 +204,7 @@ func (m *matcher) exactPairs() []pair {
 	for ri, r := range m.recs {
 		for _, ci := range m.ix.exact(r) {
 			c := m.order[ci]
-			if !sameEnds(r, c) {
+			if c.matched || !sameEnds(r, c) {
 				continue
 			}
 			if k, _ := exactKey(r, c); k != "" {
@@ -145,7 +243,9 @@ func (m *matcher) allPairs(res *Result) ([]*pair, map[int][]*pair) {
 			if p, ok := m.evaluate(r, c, ri, ci, m.cal); ok {
 				pairs = append(pairs, p)
 				bySession[ri] = append(bySession[ri], p)
-				res.Candidates[r] = append(res.Candidates[r], c)
+				if res.Candidates != nil {
+					res.Candidates[r] = append(res.Candidates[r], c)
+				}
 			}
 		}
 	}
@@ -178,7 +278,9 @@ func (res *Result) record(p *pair, riv []*Conn) {
 		refs.Note += "; the one shown keeps SYN order = ICID order"
 		res.Ambiguous++
 	}
-	res.ByRecord[r] = p.c
+	if res.ByRecord != nil {
+		res.ByRecord[r] = p.c
+	}
 	p.c.matched = true
 	consistency(r, p.c, refs)
 	r.ESA = refs

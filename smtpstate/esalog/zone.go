@@ -28,7 +28,9 @@ type FileZone struct {
 // Files keep their own offsets (a DST change between rolled files, two
 // appliances). Every choice is checked against the data, and the clock
 // skew all files share is estimated.
-func zone(rs []*smtpstate.Record, conns []*Conn, lg *Log, opt MatchOptions) ZoneInfo {
+//
+// byAddr is indexByAddr(conns), built once by the caller.
+func zone(rs []*smtpstate.Record, conns []*Conn, byAddr map[string]*addrConns, lg *Log, opt MatchOptions) ZoneInfo {
 	// Votes per file: for each session and each log connection of that
 	// file from the same client, the quarter-hour offset aligning them.
 	votes := map[string]map[int]int{}
@@ -38,25 +40,40 @@ func zone(rs []*smtpstate.Record, conns []*Conn, lg *Log, opt MatchOptions) Zone
 	for _, r := range rs {
 		seen := map[string]map[int]bool{}
 		has := false
-		for _, c := range conns {
-			if c.Outbound || c.Addr != r.OrigH || (c.Iface != "" && c.Iface != r.RespH) {
-				continue
+		ts := float64(r.TS.UnixNano()) / 1e9
+		a := byAddr[r.OrigH]
+		if a == nil {
+			a = &addrConns{}
+		}
+		for _, i := range a.byStart {
+			if c := conns[i]; c.Iface == "" || c.Iface == r.RespH {
+				has = true
+				break
 			}
-			has = true
-			d := c.Start.Sub(r.TS.Time).Seconds()
-			q := int(math.Round(d/900)) * 900
-			if math.Abs(d-float64(q)) > 120 || q < -14*3600 || q > 14*3600 {
-				continue
-			}
-			if seen[c.File] == nil {
-				seen[c.File] = map[int]bool{}
-			}
-			seen[c.File][q] = true
-			if resid[c.File] == nil {
-				resid[c.File] = map[int][]float64{}
-			}
-			if len(resid[c.File][q]) < maxResiduals {
-				resid[c.File][q] = append(resid[c.File][q], d-float64(q))
+		}
+		// Only connections within 120 s of a quarter-hour offset of the
+		// SYN vote: look those up instead of every connection.
+		for q := -14 * 3600; q <= 14*3600; q += 900 {
+			lo := sort.SearchFloat64s(a.start, ts+float64(q)-120)
+			for j := lo; j < len(a.start) && a.start[j] <= ts+float64(q)+120; j++ {
+				c := conns[a.byStart[j]]
+				if c.Iface != "" && c.Iface != r.RespH {
+					continue
+				}
+				d := a.start[j] - ts
+				if math.Abs(d-float64(q)) > 120 {
+					continue
+				}
+				if seen[c.File] == nil {
+					seen[c.File] = map[int]bool{}
+				}
+				seen[c.File][q] = true
+				if resid[c.File] == nil {
+					resid[c.File] = map[int][]float64{}
+				}
+				if len(resid[c.File][q]) < maxResiduals {
+					resid[c.File][q] = append(resid[c.File][q], d-float64(q))
+				}
 			}
 		}
 		qs := map[int]bool{}
@@ -107,6 +124,35 @@ func zone(rs []*smtpstate.Record, conns []*Conn, lg *Log, opt MatchOptions) Zone
 	}
 	zi.Skew = skew(rv)
 	return zi
+}
+
+// addrConns are one client address's inbound log connections by start
+// (appliance-local clock read as UTC, seconds).
+type addrConns struct {
+	byStart []int
+	start   []float64
+}
+
+func indexByAddr(conns []*Conn) map[string]*addrConns {
+	out := map[string]*addrConns{}
+	for i, c := range conns {
+		if c.Outbound {
+			continue
+		}
+		a := out[c.Addr]
+		if a == nil {
+			a = &addrConns{}
+			out[c.Addr] = a
+		}
+		a.byStart = append(a.byStart, i)
+	}
+	for _, a := range out {
+		sort.SliceStable(a.byStart, func(i, j int) bool { return conns[a.byStart[i]].Start.Before(conns[a.byStart[j]].Start) })
+		for _, i := range a.byStart {
+			a.start = append(a.start, float64(conns[i].Start.UnixNano())/1e9)
+		}
+	}
+	return out
 }
 
 func fileZone(f string, votes map[int]int, lg *Log, opt MatchOptions, rs []*smtpstate.Record, overall int) FileZone {
