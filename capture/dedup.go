@@ -19,16 +19,23 @@ import (
 // and without an IP ID (0, or IPv6) is never taken for a copy: a RST or
 // ACK resent at once would look the same.
 //
+// Copies are the same packet stamped within Window of each other, but they
+// may reach Duplicate much further apart: several interfaces read through
+// separate handles deliver in batches, so one handle's frames can run
+// ahead of another's by more than the window. A packet is therefore
+// remembered for Retain (1 s) of the newest stamp seen, not for the window.
 // Memory is bounded: at most MaxEntries packets are remembered, the
 // oldest forgotten first.
 type Dedup struct {
 	Window     time.Duration
+	Retain     time.Duration // how long a packet is remembered (at least Window)
 	MaxEntries int
 	Dropped    uint64 // copies recognised and dropped
 	seed       maphash.Seed
 	seen       map[uint64]time.Time
 	fifo       []dedupEntry
 	head       int
+	newest     time.Time
 }
 
 type dedupEntry struct {
@@ -41,7 +48,7 @@ func NewDedup(window time.Duration) *Dedup {
 	if window <= 0 {
 		window = 50 * time.Millisecond
 	}
-	return &Dedup{Window: window, MaxEntries: 1 << 16, seed: maphash.MakeSeed(), seen: map[uint64]time.Time{}}
+	return &Dedup{Window: window, Retain: time.Second, MaxEntries: 1 << 16, seed: maphash.MakeSeed(), seen: map[uint64]time.Time{}}
 }
 
 // Duplicate reports whether the frame is a copy of one seen within the
@@ -71,8 +78,12 @@ func absDur(x time.Duration) time.Duration {
 	return x
 }
 
-func (d *Dedup) expire(now time.Time) {
-	for d.head < len(d.fifo) && now.Sub(d.fifo[d.head].at) > d.Window {
+func (d *Dedup) expire(ts time.Time) {
+	if ts.After(d.newest) {
+		d.newest = ts
+	}
+	keep := max(d.Retain, d.Window)
+	for d.head < len(d.fifo) && d.newest.Sub(d.fifo[d.head].at) > keep {
 		d.pop()
 	}
 	if d.head > 4096 && d.head*2 > len(d.fifo) {

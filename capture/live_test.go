@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gopacket/gopacket/layers"
 	"github.com/stretchr/testify/require"
 )
 
@@ -111,4 +113,34 @@ func sum(m map[string]int) (n int) {
 		n += v
 	}
 	return n
+}
+
+// TestDedupHandlesRunAhead: two mirror points read through separate handles
+// reach the deduplicator in batches, one running 300 ms ahead of the other:
+// each copy is still recognised by its stamp (within the window of its
+// original), and a real retransmission 200 ms later is not a copy.
+func TestDedupHandlesRunAhead(t *testing.T) {
+	pkt := func(id byte) []byte {
+		b := make([]byte, 14+20+20+4)
+		b[12], b[13] = 0x08, 0x00
+		ip := b[14:]
+		ip[0], ip[3], ip[5], ip[9] = 0x45, 44, id, 6
+		copy(ip[12:], []byte{192, 0, 2, 10, 198, 51, 100, 25})
+		ip[20+12] = 5 << 4 // TCP data offset
+		copy(ip[40:], "DATA")
+		return b
+	}
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	d := NewDedup(30 * time.Millisecond)
+	// Handle A: 30 packets 10 ms apart (300 ms), then handle B's copies of
+	// them, each stamped 1 ms after its original.
+	for i := 0; i < 30; i++ {
+		require.False(t, d.Duplicate(layers.LinkTypeEthernet, t0.Add(time.Duration(i)*10*time.Millisecond), pkt(byte(i))))
+	}
+	for i := 0; i < 30; i++ {
+		require.True(t, d.Duplicate(layers.LinkTypeEthernet, t0.Add(time.Duration(i)*10*time.Millisecond+time.Millisecond), pkt(byte(i))), "copy %d", i)
+	}
+	// The same bytes stamped 200 ms after the original: not a copy.
+	require.False(t, d.Duplicate(layers.LinkTypeEthernet, t0.Add(500*time.Millisecond), pkt(29)))
+	require.EqualValues(t, 30, d.Dropped)
 }
