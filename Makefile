@@ -5,10 +5,11 @@ BIN   := bin/smtpcap
 PKGS  := ./...
 
 # Debian packages the build, the tests and the lab need. The build needs
-# only Go, gcc and libpcap; the tests add tshark & co; the lab (and the
-# tests as root, which regenerate the lab) add Postfix, swaks, iptables ...
+# only Go, gcc and libpcap; the tests add tshark & co (tcpreplay: the live
+# replay test, as root); the lab (and the tests as root, which regenerate
+# the lab) add Postfix, swaks, iptables ...
 DEB_BUILD := libpcap-dev gcc
-DEB_TEST  := tshark tcpdump zstd gzip
+DEB_TEST  := tshark tcpdump tcpreplay zstd gzip
 DEB_BROWSER := chromium# the case report test opens report.html in headless Chromium (skipped without it)
 DEB_LAB   := postfix swaks libnet-ssleay-perl libio-socket-inet6-perl iproute2 iptables conntrack openssl procps python3
 DEB_ROOT_TEST := $(if $(filter 0,$(shell id -u)),$(DEB_LAB))
