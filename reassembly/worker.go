@@ -89,6 +89,28 @@ type tombInfo struct {
 	side   int // the side that sent the SYN
 	isn    uint32
 	hasISN bool
+	// next sequence number of each side, to tell the next connection on
+	// the 4-tuple, whose handshake the capture lost, from strays
+	next    [2]uint32
+	hasNext [2]bool
+}
+
+// foreign says a segment that is no SYN belongs to another connection on
+// the same 4-tuple: its sequence number and its acknowledgment are both
+// far (1 MiB: more than any data in flight after a close) from where
+// either side of the old one stood - the next
+// connection, whose SYN and SYN-ACK the capture lost. A RST never is (a
+// middlebox's, out of window, would open a session of its own).
+func foreign(sg *segment, side int, next [2]uint32, has [2]bool) bool {
+	if sg.flags.Has(smtpstate.FlagRST) || !sg.flags.Has(smtpstate.FlagACK) || !has[side] || !has[1-side] {
+		return false
+	}
+	return farSeq(sg.seq, next[side]) && farSeq(sg.ack, next[1-side])
+}
+
+func farSeq(a, b uint32) bool {
+	d := int32(a - b)
+	return d > 1<<20 || d < -(1<<20)
 }
 
 const tombLife = 2 * time.Minute
@@ -129,10 +151,17 @@ func (w *worker) packet(sg *segment) {
 	if s != nil && syn && w.newConnection(s, side, sg) {
 		s = nil
 	}
+	fresh := false // the next connection, whose handshake was lost
+	if s != nil && !syn && w.foreignToEnded(s, side, sg) {
+		w.finalize(s, "closed")
+		s, fresh = nil, true
+	}
 	if s == nil {
-		if t, ok := w.tombs[k]; ok && (!syn || (t.hasISN && t.side == side && t.isn == sg.seq)) {
-			w.stats.Strays++
-			return
+		if t, ok := w.tombs[k]; ok && !fresh && (!syn || (t.hasISN && t.side == side && t.isn == sg.seq)) {
+			if syn || !foreign(sg, side, t.next, t.hasNext) {
+				w.stats.Strays++
+				return
+			}
 		}
 		if w.active.n+w.closed.n+w.halfo.n >= w.opt.MaxSessions {
 			w.evict()
@@ -147,6 +176,16 @@ func (w *worker) packet(sg *segment) {
 		s = w.newSession(k, fromA, sg, true)
 	}
 	w.apply(s, side, sg)
+}
+
+// foreignToEnded: s has ended (closed, or a FIN seen) and sg belongs to
+// the next connection on its 4-tuple (foreign).
+func (w *worker) foreignToEnded(s *session, side int, sg *segment) bool {
+	if !foreign(sg, side, [2]uint32{s.h[0].next, s.h[1].next}, [2]bool{s.h[0].started, s.h[1].started}) {
+		return false
+	}
+	r := s.conn.Record()
+	return s.conn.Closed() || r.Client.FIN != nil || r.Server.FIN != nil
 }
 
 // maxPendSYN is how many retransmissions of a bare SYN a half-open session
@@ -463,6 +502,9 @@ func (w *worker) finalize(s *session, reason string) {
 	s.oprev, s.onext = nil, nil
 	delete(w.table, s.key)
 	ti := tombInfo{at: w.now}
+	for side := range s.h {
+		ti.next[side], ti.hasNext[side] = s.h[side].next, s.h[side].started
+	}
 	for side := range s.synSeen {
 		if s.synSeen[side] && side == s.clientSide() {
 			ti.side, ti.isn, ti.hasISN = side, s.isn[side], true

@@ -67,7 +67,7 @@ func reuseCapture(close string, gap time.Duration) ([]packet, []int) {
 		ps = append(ps, packet{gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(d), Length: len(d)}, d})
 	}
 	for i := 0; i < 3; i++ {
-		cseq, sseq = 1000000*uint32(i+1)+7, 3000000000+1000000*uint32(i+1)
+		cseq, sseq = 4000000*uint32(i+1)+7, 3000000000+4000000*uint32(i+1)
 		syns = append(syns, len(ps)+1)
 		emit(true, "S", "")
 		emit(false, "SA", "")
@@ -133,3 +133,45 @@ func TestPortReuse(t *testing.T) {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// TestPortReuseHandshakeLost: the capture lost the SYN and SYN-ACK of the
+// second and third connection on the 4-tuple (their ISNs are new: seq and
+// ack both far from where the old connection stood). Each is still a
+// session of its own, from its first captured packet, once the previous
+// one has ended - not strays, not merged into the old record. (An old
+// connection never closed is left out: nothing tells its end.)
+func TestPortReuseHandshakeLost(t *testing.T) {
+	dir := t.TempDir()
+	for _, close := range []string{"fin_fin", "client_rst", "server_rst", "client_fin"} {
+		for _, gap := range []time.Duration{time.Second, 30 * time.Second, 3 * time.Hour} {
+			t.Run(fmt.Sprintf("%s/%s", close, gap), func(t *testing.T) {
+				ps, syns := reuseCapture(close, gap)
+				var kept []packet
+				var firsts []int
+				for i, p := range ps {
+					frame := i + 1
+					if frame == syns[1] || frame == syns[1]+1 || frame == syns[2] || frame == syns[2]+1 {
+						continue // the lost handshake
+					}
+					if frame == syns[0] || frame == syns[1]+2 || frame == syns[2]+2 {
+						firsts = append(firsts, len(kept)+1)
+					}
+					kept = append(kept, p)
+				}
+				f := filepath.Join(dir, fmt.Sprintf("%s-%d.pcap", close, gap/time.Second))
+				writePcap(t, f, layers.LinkTypeEthernet, kept, false)
+				for _, w := range []string{"1", "2"} {
+					rs := analyze(t, "-r", f, "--workers", w)
+					require.Len(t, rs, 3, "one record per connection (workers %s)", w)
+					for i, r := range rs {
+						var first struct {
+							FirstFrame int `json:"first_frame"`
+						}
+						require.NoError(t, jsonUnmarshal(r.raw, &first))
+						require.Equal(t, firsts[i], first.FirstFrame, "connection %d starts at its first captured packet", i+1)
+					}
+				}
+			})
+		}
+	}
+}
