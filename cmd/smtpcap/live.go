@@ -118,6 +118,14 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	st := &liveStats{w: stderr, json: *lf.jsonStats, src: src}
 	lv := &liveRun{stderr: stderr, params: params, pr: pr, rot: rot, st: st, dedup: *lf.dedup, opt: opt}
+	if *lf.afpacket && *lf.anaWorkers > 1 {
+		// The kernel's fanout hashes a tunnel's outer headers: the two
+		// directions of one inner flow may reach two sockets (a VXLAN
+		// source port per direction). Tunnelled frames go to one more
+		// table set, sharded in user space by the inner flow.
+		lv.tun = make(chan capture.Frame, 4096)
+		lv.tunWorkers = *lf.anaWorkers
+	}
 	fmt.Fprintf(stderr, "smtpcap live: capturing on %s (%s), filter %q\n", joinFilter(*lf.ifaces), backend, filter)
 	stopWatch := context.AfterFunc(ctx, src.Stop)
 	defer stopWatch()
@@ -198,6 +206,10 @@ type liveRun struct {
 	st     *liveStats
 	dedup  time.Duration
 	opt    reassembly.Options
+	// tun, with AF_PACKET fanout, takes the tunnelled frames of every
+	// socket to a pipeline of tunWorkers tables sharded by the inner flow.
+	tun        chan capture.Frame
+	tunWorkers int
 
 	mu       sync.Mutex // the printer; the frame numbers with the -w ring
 	n        uint64
@@ -220,18 +232,41 @@ func (lv *liveRun) warnWrite() {
 // every statsEvery.
 func (lv *liveRun) run(queues []<-chan capture.Frame, tickEvery, statsEvery time.Duration) {
 	var wg sync.WaitGroup
-	lv.st.open = make([]atomic.Int64, len(queues))
-	lv.st.dups = make([]atomic.Uint64, len(queues))
+	loops := len(queues)
+	if lv.tun != nil {
+		loops++
+	}
+	lv.st.open = make([]atomic.Int64, loops)
+	lv.st.dups = make([]atomic.Uint64, loops)
 	lv.st.qn = make([]atomic.Uint64, len(queues))
 	for i, q := range queues {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lv.loop(i, q, tickEvery)
+			lv.loop(i, q, lv.opt, tickEvery)
 		}()
 	}
+	var tunDone chan struct{}
+	if lv.tun != nil {
+		tunDone = make(chan struct{})
+		opt := lv.opt
+		opt.Workers = lv.tunWorkers
+		go func() {
+			defer close(tunDone)
+			lv.loop(len(queues), lv.tun, opt, tickEvery)
+		}()
+	}
+	sockets := make(chan struct{})
+	go func() { wg.Wait(); close(sockets) }()
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() {
+		<-sockets
+		if lv.tun != nil {
+			close(lv.tun) // no socket sends any more
+			<-tunDone
+		}
+		close(done)
+	}()
 	var statsC <-chan time.Time
 	if statsEvery > 0 {
 		t := time.NewTicker(statsEvery)
@@ -252,7 +287,7 @@ func (lv *liveRun) run(queues []<-chan capture.Frame, tickEvery, statsEvery time
 // are dropped, under the lock that writes them to -w, so that the numbers
 // are those of the frames in the files taken in order) and wall-clock
 // ticks that end idle sessions on a quiet link.
-func (lv *liveRun) loop(i int, q <-chan capture.Frame, tickEvery time.Duration) {
+func (lv *liveRun) loop(i int, q <-chan capture.Frame, opt reassembly.Options, tickEvery time.Duration) {
 	// Every record is written the moment its session ends, and flushed.
 	emit := func(v any) {
 		lv.st.ended.Add(1)
@@ -270,10 +305,50 @@ func (lv *liveRun) loop(i int, q <-chan capture.Frame, tickEvery time.Duration) 
 		lv.st.missed.Add(r.MissedBytes)
 		return lv.pr.prepare(r)
 	}
-	an := reassembly.NewPipeline(lv.opt, prepare, emit)
+	an := reassembly.NewPipeline(opt, prepare, emit)
+	socket := i < len(lv.st.qn) // not the tunnels' pipeline
 	var dd *capture.Dedup
 	if lv.dedup > 0 {
 		dd = capture.NewDedup(lv.dedup)
+	}
+	handle := func(f capture.Frame) {
+		if dd != nil && dd.Duplicate(f.LinkType, f.CI.Timestamp, f.Data) {
+			lv.st.dups[i].Store(dd.Dropped)
+			return
+		}
+		lv.mu.Lock()
+		lv.n++
+		n := lv.n
+		if lv.rot != nil && lv.werr == nil {
+			lv.werr = lv.rot.Write(f)
+			lv.warnWrite()
+		}
+		lv.mu.Unlock()
+		lv.st.frames.Add(1)
+		if socket {
+			lv.st.qn[i].Add(1)
+		}
+		an.Frame(n, f.LinkType, f.CI, f.Data)
+	}
+	// The tunnels' pipeline takes frames from every socket: put back in
+	// the order of their stamps (each socket delivers in blocks, up to the
+	// read timeout late), else a reply may come after the close it caused.
+	var order *capture.TimeOrder
+	var orderTick <-chan time.Time
+	if !socket {
+		order = &capture.TimeOrder{Hold: 250 * time.Millisecond, MaxHeld: 1 << 16}
+		t := time.NewTicker(25 * time.Millisecond)
+		defer t.Stop()
+		orderTick = t.C
+	}
+	release := func(now time.Time, final bool) {
+		for order != nil {
+			f, ok := order.Pop(now, final)
+			if !ok {
+				return
+			}
+			handle(f)
+		}
 	}
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
@@ -281,6 +356,7 @@ func (lv *liveRun) loop(i int, q <-chan capture.Frame, tickEvery time.Duration) 
 		select {
 		case f, ok := <-q:
 			if !ok {
+				release(time.Now(), true)
 				an.Close()
 				lv.mu.Lock()
 				st := an.Stats()
@@ -293,21 +369,20 @@ func (lv *liveRun) loop(i int, q <-chan capture.Frame, tickEvery time.Duration) 
 				lv.st.open[i].Store(0)
 				return
 			}
-			if dd != nil && dd.Duplicate(f.LinkType, f.CI.Timestamp, f.Data) {
-				lv.st.dups[i].Store(dd.Dropped)
+			if socket && lv.tun != nil && reassembly.Encapsulated(f.LinkType, f.Data) {
+				lv.st.qn[i].Add(1)
+				lv.tun <- f
 				continue
 			}
-			lv.mu.Lock()
-			lv.n++
-			n := lv.n
-			if lv.rot != nil && lv.werr == nil {
-				lv.werr = lv.rot.Write(f)
-				lv.warnWrite()
+			if order != nil {
+				now := time.Now()
+				order.Push(f, now)
+				release(now, false)
+				continue
 			}
-			lv.mu.Unlock()
-			lv.st.frames.Add(1)
-			lv.st.qn[i].Add(1)
-			an.Frame(n, f.LinkType, f.CI, f.Data)
+			handle(f)
+		case now := <-orderTick:
+			release(now, false)
 		case now := <-tick.C:
 			an.Tick(now)
 			lv.st.open[i].Store(int64(an.Open()))

@@ -80,14 +80,21 @@ func needLiveLab(t *testing.T) *liveLab {
 	for _, x := range [][]string{{l.ns, "t0"}, {l.nm, "t1"}} {
 		l.in(x[0], "ip", "link", "set", x[1], "mtu", "1600", "up")
 	}
-	l.in(l.ns, "ip", "link", "add", "vx0", "mtu", "1550", "type", "vxlan", "id", "42", "local", "203.0.113.1", "remote", "203.0.113.2", "dstport", "4789", "dev", "t0")
-	l.in(l.ns, "ip", "link", "set", "vx0", "up")
+	// One VXLAN device per direction, each with its own range of outer
+	// source ports (one port per inner flow, from its hash): the two
+	// directions of a flow arrive as two outer flows, which a kernel's
+	// fanout may give to two sockets - as a cloud mirror may.
+	for _, v := range [][]string{{"vx0", "42", "40000", "40999"}, {"vx1", "43", "50000", "50999"}} {
+		l.in(l.ns, "ip", "link", "add", v[0], "mtu", "1550", "type", "vxlan", "id", v[1], "local", "203.0.113.1", "remote", "203.0.113.2",
+			"dstport", "4789", "srcport", v[2], v[3], "dev", "t0")
+		l.in(l.ns, "ip", "link", "set", v[0], "up")
+	}
 	l.in(l.ns, "tc", "qdisc", "add", "dev", "s0", "clsact")
-	for _, dir := range []string{"ingress", "egress"} {
+	for dir, vx := range map[string]string{"ingress": "vx0", "egress": "vx1"} {
 		l.in(l.ns, "tc", "filter", "add", "dev", "s0", dir, "protocol", "all", "u32", "match", "u32", "0", "0",
 			"action", "mirred", "egress", "mirror", "dev", "m0", "pipe",
 			"action", "mirred", "egress", "mirror", "dev", "m0", "pipe",
-			"action", "mirred", "egress", "mirror", "dev", "vx0")
+			"action", "mirred", "egress", "mirror", "dev", vx)
 	}
 	return l
 }
@@ -262,11 +269,15 @@ func TestLiveCapture(t *testing.T) {
 	af := l.live(l.nm, []string{l.bin}, "-i", "m1", "--afpacket", "--workers", "2")
 	// The VXLAN feed: the inner flows, decapsulated; the kernel keeps the
 	// inner IPv4 TCP (UDP 8 + VXLAN 8 + Ethernet: type at 28, protocol at 39).
-	vx := l.live(l.nm, []string{l.bin}, "-i", "t1", "udp port 4789 and udp[28:2] = 0x0800 and udp[39] = 6")
+	vxFilter := "udp port 4789 and udp[28:2] = 0x0800 and udp[39] = 6"
+	vx := l.live(l.nm, []string{l.bin}, "-i", "t1", vxFilter)
+	// The same feed on two fanout sockets: the tunnelled frames are sharded
+	// again by their inner flow.
+	vxaf := l.live(l.nm, []string{l.bin}, "-i", "t1", "--afpacket", "--workers", "2", vxFilter)
 	// Two interfaces as one input: s0, and m0 that sends the two mirrored
 	// copies of each of its packets.
 	multi := l.live(l.ns, []string{l.bin}, "-i", "s0", "-i", "m0")
-	runs := map[string]*liveProc{"server": srv, "span": span, "afpacket": af, "vxlan": vx, "multi": multi}
+	runs := map[string]*liveProc{"server": srv, "span": span, "afpacket": af, "vxlan": vx, "vxlan-afpacket": vxaf, "multi": multi}
 	// Without root: nobody, with only the capabilities the README gives.
 	if _, err := exec.LookPath("setcap"); err == nil {
 		capBin := filepath.Join(l.tmp, "capbin")
@@ -362,7 +373,8 @@ func checkStats(t *testing.T, runs map[string]*liveProc, tdPackets, bare int) {
 	}
 	f := n(s1, "frames")
 	require.Zero(t, s1["duplicates"])
-	for name, copies := range map[string]int{"span": 2, "afpacket": 2, "multi": 3, "vxlan": 1} {
+	t.Logf("vxlan-afpacket frames per socket: %v (a flow's two directions on both sockets is what the inner-flow sharding is for)", runs["vxlan-afpacket"].finalStats(t)["frames_per_socket"])
+	for name, copies := range map[string]int{"span": 2, "afpacket": 2, "multi": 3, "vxlan": 1, "vxlan-afpacket": 1} {
 		st := runs[name].finalStats(t)
 		t.Logf("%s stats %v", name, st)
 		require.Equal(t, copies*f, n(st, "packets"), "%s: every packet %d times", name, copies)
