@@ -590,11 +590,13 @@ func TestLiveLossAccounting(t *testing.T) {
 		} else {
 			require.Greater(t, n, syns*9/10, "%s: the sessions seen in part are printed", name)
 		}
-		if st["kernel_drops"].(float64) > 0 {
+		// About half the packets of the flood carry no payload (ACKs): a
+		// few drops may all be such and hide no byte. Twenty cannot.
+		if drops := st["kernel_drops"].(float64); drops >= 20 {
 			require.Positive(t, st["missed_bytes"], "%s: the drops show as missed bytes", name)
 			require.Positive(t, lossy, "%s: and as capture_loss", name)
 		} else {
-			t.Logf("%s: no kernel drops on this machine: the loss checks did not run", name)
+			t.Logf("%s: %v kernel drops on this machine (fewer than 20): the loss checks did not run", name, drops)
 		}
 	}
 }
