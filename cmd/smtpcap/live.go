@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/smtpcap/smtpcap/reassembly"
 	"github.com/smtpcap/smtpcap/smtpstate"
 	"github.com/smtpcap/smtpcap/smtpstate/ending"
+	"github.com/smtpcap/smtpcap/smtpstate/esalog"
 )
 
 // liveFlags are live's own flags (capture, stats, evidence, privileges).
@@ -37,6 +39,9 @@ type liveFlags struct {
 	quiet      *bool
 	anaWorkers *int
 	afpacket   *bool
+	esaLogs    *[]string
+	esaTZ      *string
+	esaWait    *time.Duration
 }
 
 func addLiveFlags(fs *pflag.FlagSet) *liveFlags {
@@ -57,6 +62,9 @@ func addLiveFlags(fs *pflag.FlagSet) *liveFlags {
 		quiet:      fs.BoolP("quiet", "q", false, "no summary at exit (statistics lines still print)"),
 		anaWorkers: fs.Int("workers", 1, "session tables on their own cores, sharded by flow (with --afpacket: by the kernel's fanout, one socket each)"),
 		afpacket:   fs.Bool("afpacket", false, "capture with AF_PACKET TPACKET_V3 rings instead of libpcap (Linux, Ethernet interfaces)"),
+		esaLogs:    fs.StringArray("esa-log", nil, "ESA mail log the appliance is writing: followed as tail -F (across rotation), each session matched to its ICID/MID before it is printed (repeatable)"),
+		esaTZ:      fs.String("esa-tz", "", "the appliance's time zone, if its log has no 'Time offset from UTC' header"),
+		esaWait:    fs.Duration("esa-wait", esalog.DefaultHorizon, "with --esa-log: how long after its SYN a session waits for its log lines and its neighbours before it is matched and printed"),
 		tickEvery:  250 * time.Millisecond,
 	}
 }
@@ -97,6 +105,14 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(exitUsage, "-C, -G and -W need -w DIR")
 	case *lf.anaWorkers < 1:
 		return fail(exitUsage, "--workers must be at least 1")
+	case *lf.esaWait <= 0:
+		return fail(exitUsage, "--esa-wait must be positive")
+	}
+	var esa *liveESA
+	if len(*lf.esaLogs) > 0 {
+		if esa, err = newLiveESA(*lf.esaLogs, *lf.esaTZ, *lf.esaWait); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
 	}
 	filter := joinFilter(fs.Args())
 	if filter == "" {
@@ -117,7 +133,7 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		opt.Workers = 1 // the kernel's fanout shards: one table per socket
 	}
 	st := &liveStats{w: stderr, json: *lf.jsonStats, src: src}
-	lv := &liveRun{stderr: stderr, params: params, pr: pr, rot: rot, st: st, dedup: *lf.dedup, opt: opt}
+	lv := &liveRun{stderr: stderr, params: params, pr: pr, rot: rot, st: st, dedup: *lf.dedup, opt: opt, esa: esa}
 	if *lf.afpacket && *lf.anaWorkers > 1 {
 		// The kernel's fanout hashes a tunnel's outer headers: the two
 		// directions of one inner flow may reach two sockets (a VXLAN
@@ -142,7 +158,13 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	capWarnings(stderr, lv.anaStats)
-	code := outcome(stderr, pr.finish(stdout, stderr, *lf.quiet, ""), src.Err())
+	extra := ""
+	if esa != nil {
+		var b strings.Builder
+		esa.summary(&b)
+		extra = b.String()
+	}
+	code := outcome(stderr, pr.finish(stdout, stderr, *lf.quiet, extra), src.Err())
 	if writeErr != nil {
 		fmt.Fprintf(stderr, "smtpcap: %v\n", writeErr)
 		code = max(code, exitError)
@@ -210,6 +232,8 @@ type liveRun struct {
 	// socket to a pipeline of tunWorkers tables sharded by the inner flow.
 	tun        chan capture.Frame
 	tunWorkers int
+	// esa, with --esa-log, holds ended sessions until they are matched.
+	esa *liveESA
 
 	mu       sync.Mutex // the printer; the frame numbers with the -w ring
 	n        uint64
@@ -273,13 +297,41 @@ func (lv *liveRun) run(queues []<-chan capture.Frame, tickEvery, statsEvery time
 		defer t.Stop()
 		statsC = t.C
 	}
+	var esaC <-chan time.Time
+	if lv.esa != nil {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		esaC = t.C
+	}
 	for {
 		select {
 		case <-done:
+			if lv.esa != nil {
+				lv.printMatched(lv.esa.poll(time.Now(), true))
+			}
 			return
 		case <-statsC:
 			lv.st.print(false)
+		case now := <-esaC:
+			lv.printMatched(lv.esa.poll(now, false))
 		}
+	}
+}
+
+// printMatched writes sessions the ESA matching has finished with.
+func (lv *liveRun) printMatched(rs []*smtpstate.Record) {
+	if len(rs) == 0 {
+		return
+	}
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	for _, r := range rs {
+		if v := lv.pr.prepare(r); v != nil {
+			lv.pr.emit(v)
+		}
+	}
+	if lv.pr.err == nil {
+		lv.pr.err = lv.pr.w.Flush()
 	}
 }
 
@@ -291,6 +343,10 @@ func (lv *liveRun) loop(i int, q <-chan capture.Frame, opt reassembly.Options, t
 	// Every record is written the moment its session ends, and flushed.
 	emit := func(v any) {
 		lv.st.ended.Add(1)
+		if r, ok := v.(*smtpstate.Record); ok && lv.esa != nil {
+			lv.esa.add(r) // printed once matched
+			return
+		}
 		lv.mu.Lock()
 		defer lv.mu.Unlock()
 		lv.pr.emit(v)
@@ -303,6 +359,9 @@ func (lv *liveRun) loop(i int, q <-chan capture.Frame, opt reassembly.Options, t
 	prepare := func(r *smtpstate.Record) any {
 		classify(r, lv.params)
 		lv.st.missed.Add(r.MissedBytes)
+		if lv.esa != nil {
+			return r
+		}
 		return lv.pr.prepare(r)
 	}
 	an := reassembly.NewPipeline(opt, prepare, emit)

@@ -117,7 +117,11 @@ func (m *matcher) setRecs(rs []*smtpstate.Record) {
 // passed yet are no candidates: the log truncates to the second, so some of
 // them belong to the sessions still to come, and a connection taken by
 // the wrong session here would shift every session after it.
-func (s *Stream) window(settle func(*smtpstate.Record) bool, final bool) {
+//
+// lead (seconds) moves that limit: -1 leaves out the newest session's own
+// second (a Stream's window, which more sessions follow), 0 keeps it (the
+// sessions that follow are taken into account as they come: Live).
+func (s *Stream) window(settle func(*smtpstate.Record) bool, final bool, lead float64) {
 	m, res := s.m, s.res
 	if s.windows > 0 {
 		s.rezone()
@@ -126,7 +130,7 @@ func (s *Stream) window(settle func(*smtpstate.Record) bool, final bool) {
 	m.cands = make([][]int, len(m.recs))
 	until := 0.0
 	if !final && len(m.recs) > 0 {
-		until = float64(m.recs[len(m.recs)-1].TS.UnixNano())/1e9 + m.zone.Skew - 1
+		until = float64(m.recs[len(m.recs)-1].TS.UnixNano())/1e9 + m.zone.Skew + lead
 	}
 	for ri, r := range m.recs {
 		m.cands[ri] = m.ix.candidates(r, m.zone.Skew, -m.tol-1, m.tol+lateDNS, until, m.order)
