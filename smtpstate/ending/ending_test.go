@@ -39,6 +39,25 @@ func TestClassifyCases(t *testing.T) {
 			r.Server.FIN = &smtpstate.Segment{Frame: 29, TS: at(50), TTL: 58}
 		}, &Params{ServerTimeouts: []float64{45}, FirewallIdle: 5, CaptureEndSlack: 5}, ServerTimeout, "server", "medium", ""},
 		{"no FIN or RST, idle 50 s at the end", func(r *smtpstate.Record) {}, nil, CaptureEnded, "unknown", "high", "idle_open_at_end"},
+		// With capture loss the absence of a close proves nothing: a
+		// session quiet well before the capture ended may have closed in
+		// the lost packets; one active at the end is open only as far as
+		// the capture shows (low). The boundary is CaptureEndSlack.
+		{"no FIN or RST, capture loss, idle 50 s at the end", func(r *smtpstate.Record) {
+			r.MissedBytes, r.Client.GapBytes, r.Client.AckedUnseen = 10, 10, 10
+		}, nil, Undetermined, "unknown", "low", "idle_open_at_end"},
+		{"no FIN or RST, capture loss, idle just over the slack", func(r *smtpstate.Record) {
+			r.MissedBytes, r.Client.AckedUnseen = 10, 10
+			r.CaptureEnd = at(15.1)
+		}, nil, Undetermined, "unknown", "low", "capture_loss"},
+		{"no FIN or RST, capture loss, idle at the slack", func(r *smtpstate.Record) {
+			r.MissedBytes, r.Client.AckedUnseen = 10, 10
+			r.CaptureEnd = at(15)
+		}, nil, CaptureEnded, "unknown", "low", "capture_loss"},
+		{"no FIN or RST, capture loss, the session's last packet ends the capture", func(r *smtpstate.Record) {
+			r.MissedBytes, r.Server.AckedUnseen = 1347, 1347
+			r.CaptureEnd = r.EndTS
+		}, nil, CaptureEnded, "unknown", "low", "capture_loss"},
 		{"4-tuple reused while open", func(r *smtpstate.Record) { r.EndReason = "reused" }, nil, Undetermined, "unknown", "low", "active_connection_reuse"},
 		{"one direction only, client FIN", func(r *smtpstate.Record) {
 			r.Server = smtpstate.DirFacts{}

@@ -196,3 +196,32 @@ func thenOpenAtEnd(f *facts) Decision {
 	d.Confirm = "a longer capture, or the ESA mail log for this connection"
 	return d
 }
+
+// thenOpenAfterLoss: no close in a capture that lost bytes of the session.
+// capture_ended rests on "no FIN or RST in the capture, so none was sent
+// before it stopped", which only a capture that saw the whole session can
+// say. A session still active when the capture stopped is most likely open
+// at its end (low: its close may have been lost in the last moments); one
+// whose last packet came well before the capture ended went quiet while the
+// capture went on, and its close may be among the lost packets
+// (undetermined).
+func thenOpenAfterLoss(f *facts) Decision {
+	r := f.r
+	lost := fmt.Sprintf("the capture lost bytes of this session (%d missing, %d acknowledged but not seen)",
+		r.MissedBytes, r.Client.AckedUnseen+r.Server.AckedUnseen)
+	var d Decision
+	if r.EndReason == "idle" || f.idleAtEnd > f.p.CaptureEndSlack {
+		d = decision(Undetermined, "unknown", "none", "low",
+			fmt.Sprintf("no FIN or RST seen, but %s and its last packet came %.0fs before the capture ended: its close may be among the lost packets", lost, f.idleAtEnd))
+		d.RunnerUp = string(CaptureEnded) + ": the session stayed open and idle until the capture stopped"
+		d.Flags = []string{"idle_open_at_end"}
+	} else {
+		d = decision(CaptureEnded, "unknown", "none", "low",
+			"the capture ends while the session is open, as far as it shows: "+lost+", so a FIN or RST may have been lost too")
+		d.RunnerUp = "a close (FIN or RST) the capture lost"
+	}
+	d.ev(0, noTS, "%s", lost)
+	d.ev(r.LastFrame, r.EndTS, "last packet of the session; the capture ends %.1fs later", f.idleAtEnd)
+	d.Confirm = "the ESA mail log for this connection (ICID close, or lost), or a capture without loss"
+	return d
+}
