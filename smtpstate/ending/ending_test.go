@@ -99,6 +99,32 @@ func TestClassifyCases(t *testing.T) {
 	}
 }
 
+// TestClientOnlyQuitAfterData: only the client's packets, a message whose
+// end of data was sent, then QUIT (zeek smtp-one-side-only.pcap). The
+// client did not abandon the message, so quit_mid_transaction is not the
+// runner-up; its fate is in the reply that is not captured.
+func TestClientOnlyQuitAfterData(t *testing.T) {
+	r := base()
+	r.Server = smtpstate.DirFacts{}
+	r.PhaseAtEnd = smtpstate.StateQuit
+	r.Trans[0].Rcpts[0].Reply = ""
+	r.Trans[0].DataCmd, r.Trans[0].EndFrame, r.Trans[0].EndTS = "DATA", 9, at(8)
+	r.Quit = &smtpstate.Exchange{Cmd: "QUIT", CmdFrame: 17, CmdTS: at(9)}
+	r.Client.FIN = &smtpstate.Segment{Frame: 18, TS: at(9.01), TTL: 63}
+	e := Classify(r, DefaultParams)
+	assert.Equal(t, "client_only_quit", e.Rule)
+	assert.Equal(t, string(Undetermined), e.Verdict)
+	assert.Equal(t, "low", e.Confidence)
+	assert.True(t, strings.HasPrefix(e.RunnerUp, string(QuitAfterMessage)+" (or "+string(QuitAfterRejection)+")"), e.RunnerUp)
+	assert.Contains(t, e.Reason, "end of data of 1 message(s)")
+	assert.False(t, e.MessageLost)
+
+	// Without the end of data the client quit inside the transaction.
+	r.Trans[0].DataCmd, r.Trans[0].EndFrame = "", 0
+	e = Classify(r, DefaultParams)
+	assert.Equal(t, string(QuitMidTransaction), e.RunnerUp)
+}
+
 // TestMarginBoundaries: the named margins decide at their boundary.
 func TestMarginBoundaries(t *testing.T) {
 	rstRecord := func() *smtpstate.Record {

@@ -67,10 +67,27 @@ func thenClientOnlyQuitNoTxn(f *facts) Decision {
 	return oneSided(f, d, e)
 }
 
+// thenClientOnlyQuit: the client's side of a dialogue that ends with QUIT.
+// When the client had sent the end of data of its last message, it did not
+// abandon it (quit_mid_transaction would say so): the message's fate is in
+// the end-of-data reply, which is not captured, so accepted
+// (quit_after_message) and refused (quit_after_rejection) stay open.
 func thenClientOnlyQuit(f *facts) Decision {
 	e := oneSidedEvidence(f)
+	sent := 0
+	for _, t := range f.r.Trans {
+		if t.DataCmd != "" && t.EndFrame != 0 {
+			sent++
+			e.add(t.EndFrame, t.EndTS, "client's end of data (%s) of the message from <%s>; its reply is not captured", t.DataCmd, t.MailFrom)
+		}
+	}
 	e.add(f.r.Quit.CmdFrame, f.r.Quit.CmdTS, "client QUIT")
-	return oneSidedUndetermined(f, "the client sent QUIT; whether its message was accepted is in the server's replies, which are not captured", string(f.quitKind), e)
+	why, runnerUp := "the client sent QUIT; whether its message was accepted is in the server's replies, which are not captured", string(f.quitKind)
+	if t := f.openTx; t != nil && t.DataCmd != "" && t.EndFrame != 0 {
+		why = fmt.Sprintf("the client sent the end of data of %d message(s), then QUIT; whether the server accepted or refused them is in its replies, which are not captured", sent)
+		runnerUp = string(QuitAfterMessage) + " (or " + string(QuitAfterRejection) + "): the end of data was sent, the reply that decides is not captured"
+	}
+	return oneSidedUndetermined(f, why, runnerUp, e)
 }
 
 func thenClientOnlyClose(f *facts) Decision {
