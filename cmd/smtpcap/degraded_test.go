@@ -35,9 +35,7 @@ func srcAndPayload(p packet) (string, int) {
 // knownGap names degraded variants whose confident wrong verdicts are a
 // known, open gap: they are shown as WRONG in the table and counted, but
 // do not fail the test until the fix lands.
-var knownGap = map[string]string{
-	"lost3": "issue 11, reading through capture loss: a QUIT, 221 or the close itself inside a gap",
-}
+var knownGap = map[string]string{}
 
 func hasFlag(r record, f string) bool {
 	for _, x := range r.Ending.Flags {

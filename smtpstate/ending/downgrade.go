@@ -44,10 +44,7 @@ var Downgrades = []Downgrade{
 		},
 		Why: func(*facts, *Decision) string { return "only one direction was captured" }},
 	{Flag: "capture_loss", Doc: "the capture lost bytes the endpoints exchanged",
-		When: func(f *facts, d *Decision) bool {
-			r := f.r
-			return (r.MissedBytes > 0 || r.Client.AckedUnseen > 0 || r.Server.AckedUnseen > 0) && d.Verdict != CaptureEnded
-		},
+		When: func(f *facts, d *Decision) bool { return f.captureLoss && d.Verdict != CaptureEnded },
 		Why: func(f *facts, _ *Decision) string {
 			return fmt.Sprintf("the capture lost bytes (%d missing, %d acknowledged but not seen)", f.r.MissedBytes, f.r.Client.AckedUnseen+f.r.Server.AckedUnseen)
 		}},

@@ -39,6 +39,25 @@ func TestClassifyCases(t *testing.T) {
 			r.Server.FIN = &smtpstate.Segment{Frame: 29, TS: at(50), TTL: 58}
 		}, &Params{ServerTimeouts: []float64{45}, FirewallIdle: 5, CaptureEndSlack: 5}, ServerTimeout, "server", "medium", ""},
 		{"no FIN or RST, idle 50 s at the end", func(r *smtpstate.Record) {}, nil, CaptureEnded, "unknown", "high", "idle_open_at_end"},
+		// With capture loss the absence of a close proves nothing: a
+		// session quiet well before the capture ended may have closed in
+		// the lost packets; one active at the end is open only as far as
+		// the capture shows (low). The boundary is CaptureEndSlack.
+		{"no FIN or RST, capture loss, idle 50 s at the end", func(r *smtpstate.Record) {
+			r.MissedBytes, r.Client.GapBytes, r.Client.AckedUnseen = 10, 10, 10
+		}, nil, Undetermined, "unknown", "low", "idle_open_at_end"},
+		{"no FIN or RST, capture loss, idle just over the slack", func(r *smtpstate.Record) {
+			r.MissedBytes, r.Client.AckedUnseen = 10, 10
+			r.CaptureEnd = at(15.1)
+		}, nil, Undetermined, "unknown", "low", "capture_loss"},
+		{"no FIN or RST, capture loss, idle at the slack", func(r *smtpstate.Record) {
+			r.MissedBytes, r.Client.AckedUnseen = 10, 10
+			r.CaptureEnd = at(15)
+		}, nil, CaptureEnded, "unknown", "low", "capture_loss"},
+		{"no FIN or RST, capture loss, the session's last packet ends the capture", func(r *smtpstate.Record) {
+			r.MissedBytes, r.Server.AckedUnseen = 1347, 1347
+			r.CaptureEnd = r.EndTS
+		}, nil, CaptureEnded, "unknown", "low", "capture_loss"},
 		{"4-tuple reused while open", func(r *smtpstate.Record) { r.EndReason = "reused" }, nil, Undetermined, "unknown", "low", "active_connection_reuse"},
 		{"one direction only, client FIN", func(r *smtpstate.Record) {
 			r.Server = smtpstate.DirFacts{}
@@ -78,6 +97,32 @@ func TestClassifyCases(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClientOnlyQuitAfterData: only the client's packets, a message whose
+// end of data was sent, then QUIT (zeek smtp-one-side-only.pcap). The
+// client did not abandon the message, so quit_mid_transaction is not the
+// runner-up; its fate is in the reply that is not captured.
+func TestClientOnlyQuitAfterData(t *testing.T) {
+	r := base()
+	r.Server = smtpstate.DirFacts{}
+	r.PhaseAtEnd = smtpstate.StateQuit
+	r.Trans[0].Rcpts[0].Reply = ""
+	r.Trans[0].DataCmd, r.Trans[0].EndFrame, r.Trans[0].EndTS = "DATA", 9, at(8)
+	r.Quit = &smtpstate.Exchange{Cmd: "QUIT", CmdFrame: 17, CmdTS: at(9)}
+	r.Client.FIN = &smtpstate.Segment{Frame: 18, TS: at(9.01), TTL: 63}
+	e := Classify(r, DefaultParams)
+	assert.Equal(t, "client_only_quit", e.Rule)
+	assert.Equal(t, string(Undetermined), e.Verdict)
+	assert.Equal(t, "low", e.Confidence)
+	assert.True(t, strings.HasPrefix(e.RunnerUp, string(QuitAfterMessage)+" (or "+string(QuitAfterRejection)+")"), e.RunnerUp)
+	assert.Contains(t, e.Reason, "end of data of 1 message(s)")
+	assert.False(t, e.MessageLost)
+
+	// Without the end of data the client quit inside the transaction.
+	r.Trans[0].DataCmd, r.Trans[0].EndFrame = "", 0
+	e = Classify(r, DefaultParams)
+	assert.Equal(t, string(QuitMidTransaction), e.RunnerUp)
 }
 
 // TestMarginBoundaries: the named margins decide at their boundary.

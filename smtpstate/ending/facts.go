@@ -65,6 +65,11 @@ type facts struct {
 	clientOnly, serverOnly bool
 	// degraded: one direction only, or bytes lost by the capture.
 	degraded bool
+	// captureLoss: the capture lost bytes of this session (missing from a
+	// stream, or acknowledged by the peer but never captured): it did not
+	// see every packet of the session, so the absence of a packet (a FIN,
+	// a RST) is no proof that it was not sent.
+	captureLoss bool
 	// sequenceBroken: bytes missing from the capture broke the pairing of
 	// commands and replies.
 	sequenceBroken bool
@@ -108,7 +113,8 @@ func derive(r *record, p Params) *facts {
 	}
 	f.clientOnly = r.Server.Packets == 0 && r.Client.Packets > 0
 	f.serverOnly = r.Client.Packets == 0 && r.Server.Packets > 0
-	f.degraded = r.Client.Packets == 0 || r.Server.Packets == 0 || r.MissedBytes > 0 || r.Client.AckedUnseen > 0 || r.Server.AckedUnseen > 0
+	f.captureLoss = r.MissedBytes > 0 || r.Client.AckedUnseen > 0 || r.Server.AckedUnseen > 0
+	f.degraded = r.Client.Packets == 0 || r.Server.Packets == 0 || f.captureLoss
 	f.sequenceBroken = hasAnomaly(r, "gap_in_commands") || hasAnomaly(r, "gap_in_replies")
 	f.silentDrop = silentDrop(r, fc)
 	if n := len(r.Trans); n > 0 && (r.Trans[n-1].Outcome == "open" || r.Trans[n-1].Outcome == "quit") {

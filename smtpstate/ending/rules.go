@@ -16,7 +16,8 @@ type Rule struct {
 //	one side     only one direction captured: decide only what that side shows
 //	silent drop  an unacknowledged retransmission run before any close
 //	quit         a QUIT before the first close explains the close
-//	open         no FIN or RST at all
+//	open         no FIN or RST at all (with capture loss the close may be
+//	             among the lost packets: never a confident capture_ended)
 //	loss         no QUIT, and the client's bytes (or FIN) are missing before
 //	             the close: nothing decides
 //	firewall     the server's timeout notice met a firewall that had already
@@ -69,6 +70,8 @@ var Rules = []Rule{
 		func(f *facts) bool { return f.firstClose == nil && f.r.EndReason == "evicted" }, thenEvicted},
 	{"reused", "no close; a new connection (new ISN) reused the 4-tuple while this one was open (undetermined)",
 		func(f *facts) bool { return f.firstClose == nil && f.r.EndReason == "reused" }, thenReused},
+	{"open_after_loss", "no FIN or RST, but the capture lost bytes of this session: its close may be lost too (capture_ended, low; undetermined if it went quiet well before the capture ended)",
+		func(f *facts) bool { return f.firstClose == nil && f.captureLoss }, thenOpenAfterLoss},
 	{"open_at_end", "no FIN or RST: the capture ends with the session open (capture_ended)",
 		func(f *facts) bool { return f.firstClose == nil }, thenOpenAtEnd},
 

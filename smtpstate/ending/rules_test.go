@@ -112,6 +112,10 @@ var ruleRows = []row{
 	}, QuitAfterMessage, "client", "high"},
 	{"evicted", func(r *smtpstate.Record) { r.EndReason = "evicted" }, Undetermined, "unknown", "low"},
 	{"reused", func(r *smtpstate.Record) { r.EndReason = "reused" }, Undetermined, "unknown", "low"},
+	{"open_after_loss", func(r *smtpstate.Record) {
+		r.MissedBytes, r.Server.GapBytes, r.Server.AckedUnseen = 40, 40, 40
+		r.CaptureEnd = at(12) // active until 2 s before the capture stopped
+	}, CaptureEnded, "unknown", "low"},
 	{"open_at_end", func(r *smtpstate.Record) {}, CaptureEnded, "unknown", "high"},
 	{"quit_inferred", func(r *smtpstate.Record) {
 		r.Client.AckedUnseen = 6 // "QUIT\r\n", lost by the capture

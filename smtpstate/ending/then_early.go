@@ -67,10 +67,27 @@ func thenClientOnlyQuitNoTxn(f *facts) Decision {
 	return oneSided(f, d, e)
 }
 
+// thenClientOnlyQuit: the client's side of a dialogue that ends with QUIT.
+// When the client had sent the end of data of its last message, it did not
+// abandon it (quit_mid_transaction would say so): the message's fate is in
+// the end-of-data reply, which is not captured, so accepted
+// (quit_after_message) and refused (quit_after_rejection) stay open.
 func thenClientOnlyQuit(f *facts) Decision {
 	e := oneSidedEvidence(f)
+	sent := 0
+	for _, t := range f.r.Trans {
+		if t.DataCmd != "" && t.EndFrame != 0 {
+			sent++
+			e.add(t.EndFrame, t.EndTS, "client's end of data (%s) of the message from <%s>; its reply is not captured", t.DataCmd, t.MailFrom)
+		}
+	}
 	e.add(f.r.Quit.CmdFrame, f.r.Quit.CmdTS, "client QUIT")
-	return oneSidedUndetermined(f, "the client sent QUIT; whether its message was accepted is in the server's replies, which are not captured", string(f.quitKind), e)
+	why, runnerUp := "the client sent QUIT; whether its message was accepted is in the server's replies, which are not captured", string(f.quitKind)
+	if t := f.openTx; t != nil && t.DataCmd != "" && t.EndFrame != 0 {
+		why = fmt.Sprintf("the client sent the end of data of %d message(s), then QUIT; whether the server accepted or refused them is in its replies, which are not captured", sent)
+		runnerUp = string(QuitAfterMessage) + " (or " + string(QuitAfterRejection) + "): the end of data was sent, the reply that decides is not captured"
+	}
+	return oneSidedUndetermined(f, why, runnerUp, e)
 }
 
 func thenClientOnlyClose(f *facts) Decision {
@@ -194,5 +211,34 @@ func thenOpenAtEnd(f *facts) Decision {
 	d.ev(f.r.LastFrame, f.r.EndTS, "last packet of the session; the capture ends %.1fs later", f.idleAtEnd)
 	d.Flags = flags
 	d.Confirm = "a longer capture, or the ESA mail log for this connection"
+	return d
+}
+
+// thenOpenAfterLoss: no close in a capture that lost bytes of the session.
+// capture_ended rests on "no FIN or RST in the capture, so none was sent
+// before it stopped", which only a capture that saw the whole session can
+// say. A session still active when the capture stopped is most likely open
+// at its end (low: its close may have been lost in the last moments); one
+// whose last packet came well before the capture ended went quiet while the
+// capture went on, and its close may be among the lost packets
+// (undetermined).
+func thenOpenAfterLoss(f *facts) Decision {
+	r := f.r
+	lost := fmt.Sprintf("the capture lost bytes of this session (%d missing, %d acknowledged but not seen)",
+		r.MissedBytes, r.Client.AckedUnseen+r.Server.AckedUnseen)
+	var d Decision
+	if r.EndReason == "idle" || f.idleAtEnd > f.p.CaptureEndSlack {
+		d = decision(Undetermined, "unknown", "none", "low",
+			fmt.Sprintf("no FIN or RST seen, but %s and its last packet came %.0fs before the capture ended: its close may be among the lost packets", lost, f.idleAtEnd))
+		d.RunnerUp = string(CaptureEnded) + ": the session stayed open and idle until the capture stopped"
+		d.Flags = []string{"idle_open_at_end"}
+	} else {
+		d = decision(CaptureEnded, "unknown", "none", "low",
+			"the capture ends while the session is open, as far as it shows: "+lost+", so a FIN or RST may have been lost too")
+		d.RunnerUp = "a close (FIN or RST) the capture lost"
+	}
+	d.ev(0, noTS, "%s", lost)
+	d.ev(r.LastFrame, r.EndTS, "last packet of the session; the capture ends %.1fs later", f.idleAtEnd)
+	d.Confirm = "the ESA mail log for this connection (ICID close, or lost), or a capture without loss"
 	return d
 }
