@@ -159,20 +159,10 @@ func TestCorpusExpected(t *testing.T) {
 // corpusVerdictGaps are peer captures whose verdict does not yet agree
 // with how they ended, and why.
 var corpusVerdictGaps = map[string]string{
-	// Only the client's direction (frames 1-19, no SYN-ACK, no server
-	// byte). Its ACKs show the server answered every command (56 bytes
-	// after each end of data, frames 10 and 17; 58 after QUIT, acked by
-	// the client's FIN, frame 18; the server's FIN acked in frame 19): the
-	// session ended with a QUIT exchange. But every quit_* verdict names
-	// something the packets do not show: acceptance (quit_after_message,
-	// and the corpus counts 0 completed messages, no 2xx being in the
-	// capture), refusal (quit_after_rejection), an abandoned or absent
-	// message (quit_mid_transaction, quit_no_transaction), a close before
-	// the 221 (quit_no_wait) or a RST (quit_then_rst). Agreement needs a
-	// catalogue verdict for "QUIT after a message whose fate is not
-	// captured"; until then undetermined, runner-up quit_after_message or
-	// quit_after_rejection.
-	"zeek/smtp-one-side-only.pcap": "only the client's direction: the session ended with QUIT, but the fate of its two messages is in the server's replies, which are not captured, and no quit_* verdict leaves that fate open (undetermined; runner-up quit_after_message or quit_after_rejection)",
+	// None left. zeek/smtp-one-side-only.pcap (only the client's
+	// direction: its ACKs show the server answered every command, 56
+	// bytes after each end of data and 58 after QUIT) is quit_fate_unseen:
+	// a QUIT after whole messages whose fate is in replies not captured.
 }
 
 // verdictAgrees: the verdict is one the corpus's end_as_seen (read from

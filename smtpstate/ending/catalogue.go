@@ -13,6 +13,7 @@ const (
 	QuitMidTransaction Verdict = "quit_mid_transaction"
 	QuitThenRST        Verdict = "quit_then_rst"
 	QuitNoWait         Verdict = "quit_no_wait"
+	QuitFateUnseen     Verdict = "quit_fate_unseen"
 	ClientFINNoQuit    Verdict = "client_fin_no_quit"
 	ServerCloseReply   Verdict = "server_close_reply"
 	ServerTimeout      Verdict = "server_timeout"
@@ -70,6 +71,7 @@ var Catalogue = []Info{
 	{QuitMidTransaction, FamilyQuit, `QUIT inside a transaction — the ESA logs "Receiving aborted by sender"`, esaBySender, esaBySender},
 	{QuitThenRST, FamilyQuit, "QUIT/221, then a RST: a normal abortive close of many clients", esaClose, esaClose},
 	{QuitNoWait, FamilyQuit, "QUIT, and the client closed before the 221", esaClose, esaClose},
+	{QuitFateUnseen, FamilyQuit, "only the client's side is captured: it sent its messages to the end of data, then QUIT; whether they were accepted is in the server's replies, not captured", esaClose, nil},
 	{ClientFINNoQuit, FamilyClient, "the client closed without QUIT (phase given)", esaLost, esaLostOpen},
 	{ServerCloseReply, FamilyServer, "the server replied 4xx/5xx (421, 554 …) and closed", esaClose, esaAborted},
 	{ServerTimeout, FamilyServer, "the server closed after an idle client (timeout text, or a known timer)", esaClose, esaAborted},

@@ -108,8 +108,8 @@ func baseFlags(r *record) []string {
 func consequences(f *facts, e *smtpstate.Ending) {
 	v := Verdict(e.Verdict)
 	// "Message lost" is a claim: never made when the verdict itself is
-	// undetermined.
-	if open := f.openTx; open != nil && v != CaptureEnded && v != Undetermined {
+	// undetermined, nor when the replies are simply not in the capture.
+	if open := f.openTx; open != nil && v != CaptureEnded && v != Undetermined && v != QuitFateUnseen {
 		e.MessageLost = open.DataCmd != "" && open.Outcome == "open"
 		e.DuplicateRisk = open.EndFrame != 0 && open.FinalReply == "" && open.Outcome == "open"
 	}

@@ -101,8 +101,9 @@ func TestClassifyCases(t *testing.T) {
 
 // TestClientOnlyQuitAfterData: only the client's packets, a message whose
 // end of data was sent, then QUIT (zeek smtp-one-side-only.pcap). The
-// client did not abandon the message, so quit_mid_transaction is not the
-// runner-up; its fate is in the reply that is not captured.
+// client did not abandon the message and quit: quit_fate_unseen, the
+// message's fate being in the reply that is not captured (runner-up
+// accepted or refused, never abandoned).
 func TestClientOnlyQuitAfterData(t *testing.T) {
 	r := base()
 	r.Server = smtpstate.DirFacts{}
@@ -113,8 +114,9 @@ func TestClientOnlyQuitAfterData(t *testing.T) {
 	r.Client.FIN = &smtpstate.Segment{Frame: 18, TS: at(9.01), TTL: 63}
 	e := Classify(r, DefaultParams)
 	assert.Equal(t, "client_only_quit", e.Rule)
-	assert.Equal(t, string(Undetermined), e.Verdict)
-	assert.Equal(t, "low", e.Confidence)
+	assert.Equal(t, string(QuitFateUnseen), e.Verdict)
+	assert.Equal(t, "client", e.Who)
+	assert.Equal(t, "medium", e.Confidence)
 	assert.True(t, strings.HasPrefix(e.RunnerUp, string(QuitAfterMessage)+" (or "+string(QuitAfterRejection)+")"), e.RunnerUp)
 	assert.Contains(t, e.Reason, "end of data of 1 message(s)")
 	assert.False(t, e.MessageLost)

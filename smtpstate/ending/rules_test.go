@@ -220,9 +220,10 @@ func TestRules(t *testing.T) {
 }
 
 // TestRuleVerdictsCovered: every verdict of the catalogue is reached by a
-// rule row, except quit_* variants named by the transactions (TestQuitKind).
+// rule row, except quit_* variants named by the transactions (TestQuitKind)
+// and by the client's side alone (TestClientOnlyQuitAfterData).
 func TestRuleVerdictsCovered(t *testing.T) {
-	seen := map[Verdict]bool{ClientRST: true, QuitAfterRejection: true, QuitMidTransaction: true}
+	seen := map[Verdict]bool{ClientRST: true, QuitAfterRejection: true, QuitMidTransaction: true, QuitFateUnseen: true}
 	for _, rw := range ruleRows {
 		seen[rw.verdict] = true
 	}

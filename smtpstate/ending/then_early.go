@@ -82,12 +82,15 @@ func thenClientOnlyQuit(f *facts) Decision {
 		}
 	}
 	e.add(f.r.Quit.CmdFrame, f.r.Quit.CmdTS, "client QUIT")
-	why, runnerUp := "the client sent QUIT; whether its message was accepted is in the server's replies, which are not captured", string(f.quitKind)
 	if t := f.openTx; t != nil && t.DataCmd != "" && t.EndFrame != 0 {
-		why = fmt.Sprintf("the client sent the end of data of %d message(s), then QUIT; whether the server accepted or refused them is in its replies, which are not captured", sent)
-		runnerUp = string(QuitAfterMessage) + " (or " + string(QuitAfterRejection) + "): the end of data was sent, the reply that decides is not captured"
+		// The session ended with the client's QUIT after whole messages:
+		// that much the client's side shows; their fate it does not.
+		d := decision(QuitFateUnseen, "client", "quit", "medium",
+			fmt.Sprintf("the client sent the end of data of %d message(s), then QUIT; whether the server accepted or refused them is in its replies, which are not captured", sent))
+		d.RunnerUp = string(QuitAfterMessage) + " (or " + string(QuitAfterRejection) + "): the end of data was sent, the reply that decides is not captured"
+		return oneSided(f, d, e)
 	}
-	return oneSidedUndetermined(f, why, runnerUp, e)
+	return oneSidedUndetermined(f, "the client sent QUIT; whether its message was accepted is in the server's replies, which are not captured", string(f.quitKind), e)
 }
 
 func thenClientOnlyClose(f *facts) Decision {
