@@ -24,6 +24,7 @@ type decoder struct {
 	ip6ext  layers.IPv6ExtensionSkipper
 	gre     layers.GRE
 	erspan  layers.ERSPANII
+	erspan3 erspanIII
 	udp     layers.UDP
 	vxlan   layers.VXLAN
 	etag    etag
@@ -74,7 +75,7 @@ func (d *decoder) parser(lt layers.LinkType) *gopacket.DecodingLayerParser {
 		first = layers.LayerTypeIPv4
 	}
 	p := gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.ip6ext,
-		&d.gre, &d.erspan, &d.udp, &d.vxlan, &d.etag, &d.tcp, &d.payload)
+		&d.gre, &d.erspan, &d.erspan3, &d.udp, &d.vxlan, &d.etag, &d.tcp, &d.payload)
 	p.IgnoreUnsupported = true
 	d.parsers[lt] = p
 	return p

@@ -4,7 +4,7 @@
 //
 // Frames are decoded with one gopacket DecodingLayerParser per link type
 // (Ethernet, 802.1Q/QinQ, Linux SLL and SLL2, raw IP, BSD loopback, GRE and
-// ERSPAN II, VXLAN), IPv4 fragments are reassembled, checksums are not
+// ERSPAN II and III, VXLAN), IPv4 fragments are reassembled, checksums are not
 // validated (captures taken on the sending host carry offloaded checksums and
 // super-frames), and TCP is reassembled with gopacket's reassembly package.
 //
