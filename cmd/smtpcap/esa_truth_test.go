@@ -188,6 +188,19 @@ func truth(t *testing.T, ws map[int]*wireSession, lt logTruth, skew float64) map
 	return out
 }
 
+// onTruth checks one session's ESA part against its truth (ICID, MIDs):
+// the ICID, every MID, and no ambiguity mark.
+func onTruth(t *testing.T, port int, w [2]string, icid string, mids, ambiguous []string, how string) bool {
+	t.Helper()
+	ok := assert.Equal(t, w[0], icid, "port %d: ICID (%s)", port, how)
+	for _, mid := range strings.Split(w[1], ",") {
+		if mid != "" {
+			ok = assert.Contains(t, mids, mid, "port %d: MID", port) && ok
+		}
+	}
+	return assert.Empty(t, ambiguous, "port %d: ambiguous", port) && ok
+}
+
 // checkTruth runs smtpcap and compares every session with the truth: the
 // ICID, the MIDs its Message-IDs name, and no ambiguity mark.
 func checkTruth(t *testing.T, pcap string, want map[int][2]string, args ...string) string {
@@ -198,14 +211,7 @@ func checkTruth(t *testing.T, pcap string, want map[int][2]string, args ...strin
 	for _, r := range rs {
 		w := want[r.OrigP]
 		require.NotNil(t, r.ESA, "port %d", r.OrigP)
-		ok := assert.Equal(t, w[0], r.ESA.ICID, "port %d: ICID (match %s, %s)", r.OrigP, r.ESA.Match, r.ESA.Note)
-		for _, mid := range strings.Split(w[1], ",") {
-			if mid != "" {
-				ok = assert.Contains(t, r.ESA.MIDs, mid, "port %d: MID", r.OrigP) && ok
-			}
-		}
-		ok = assert.Empty(t, r.ESA.Ambiguous, "port %d: ambiguous", r.OrigP) && ok
-		if ok {
+		if onTruth(t, r.OrigP, w, r.ESA.ICID, r.ESA.MIDs, r.ESA.Ambiguous, "match "+r.ESA.Match+", "+r.ESA.Note) {
 			right++
 		}
 	}
