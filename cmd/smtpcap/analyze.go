@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -49,6 +50,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.IntVar(&esaMaxLines, "max-log-lines", esalog.DefaultMaxLines, "ESA log lines held at most (within a day of the capture); past it lines are counted, not kept")
 	memLimit := fs.String("memory-limit", "100MiB", "soft limit on the heap while records stream out (the garbage collector works harder near it; 0: Go's default)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for developers)")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the input has been read (for developers)")
 	_ = fs.MarkHidden("cpuprofile")
 	workers := fs.Int("workers", runtime.NumCPU(), "session tables on their own cores (sharded by flow); the output is the same for any number")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
@@ -180,6 +182,9 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return code
 		}
 	}
+	if *memProfile != "" {
+		writeHeapProfile(*memProfile, stderr)
+	}
 	if es == nil {
 		code := outcome(stderr, pr.finish(stdout, stderr, *quiet, ""), readErr)
 		if tzErr != nil {
@@ -258,6 +263,18 @@ func startProfile(path string) (func(), error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// writeHeapProfile writes the live heap (after a collection) to path.
+func writeHeapProfile(path string, stderr io.Writer) {
+	f, err := os.Create(path)
+	if err == nil {
+		runtime.GC()
+		err = errors.Join(pprof.WriteHeapProfile(f), f.Close())
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "smtpcap: --memprofile: %v\n", err)
+	}
 }
 
 // parseSize reads a byte count with an optional KiB/MiB/GiB (or K/M/G)
