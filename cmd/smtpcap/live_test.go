@@ -28,7 +28,7 @@ import (
 // u32 match-all, as cls_matchall is not in every kernel.
 type liveLab struct {
 	t               *testing.T
-	nc, ns, nm      string
+	nc, ns, nm, nf  string
 	bin, tmp        string
 	clientIP, srvIP string
 }
@@ -40,14 +40,14 @@ func needLiveLab(t *testing.T) *liveLab {
 	if testing.Short() {
 		t.Skip("-short: the live capture test takes about 20 s")
 	}
-	for _, tool := range []string{"ip", "tc", "smtp-sink", "swaks", "python3", "tcpdump", "tshark"} {
+	for _, tool := range []string{"ip", "tc", "iptables", "smtp-sink", "swaks", "python3", "tcpdump", "tshark"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("live capture test: %s not installed", tool)
 		}
 	}
 	pid := os.Getpid()
-	l := &liveLab{t: t, nc: fmt.Sprintf("slc%d", pid), ns: fmt.Sprintf("sls%d", pid), nm: fmt.Sprintf("slm%d", pid),
-		clientIP: "192.0.2.1", srvIP: "192.0.2.2"}
+	l := &liveLab{t: t, nc: fmt.Sprintf("slc%d", pid), ns: fmt.Sprintf("sls%d", pid), nm: fmt.Sprintf("slm%d", pid), nf: fmt.Sprintf("slf%d", pid),
+		clientIP: "192.0.2.1", srvIP: "192.0.2.130"}
 	// A directory the dropped user (-Z nobody) can reach.
 	l.tmp = t.TempDir()
 	for d := l.tmp; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
@@ -56,20 +56,28 @@ func needLiveLab(t *testing.T) *liveLab {
 	l.bin = filepath.Join(l.tmp, "smtpcap")
 	out, err := exec.Command("go", "build", "-o", l.bin, ".").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	for _, n := range []string{l.nc, l.ns, l.nm} {
+	for _, n := range []string{l.nc, l.ns, l.nm, l.nf} {
 		l.sh("ip", "netns", "add", n)
 		n := n
 		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", n).Run() })
 	}
-	l.sh("ip", "link", "add", "c0", "netns", l.nc, "type", "veth", "peer", "name", "s0", "netns", l.ns)
+	// client c0 - f0 firewall f1 - s0 server (a routed hop: the client's
+	// packets reach the server with TTL 63, the firewall's own with 64).
+	l.sh("ip", "link", "add", "c0", "netns", l.nc, "type", "veth", "peer", "name", "f0", "netns", l.nf)
+	l.sh("ip", "link", "add", "f1", "netns", l.nf, "type", "veth", "peer", "name", "s0", "netns", l.ns)
 	l.sh("ip", "link", "add", "m0", "netns", l.ns, "type", "veth", "peer", "name", "m1", "netns", l.nm)
-	l.in(l.nc, "ip", "addr", "add", l.clientIP+"/24", "dev", "c0")
-	l.in(l.ns, "ip", "addr", "add", l.srvIP+"/24", "dev", "s0")
-	for _, x := range [][]string{{l.nc, "c0"}, {l.nc, "lo"}, {l.ns, "s0"}, {l.ns, "m0"}, {l.ns, "lo"}, {l.nm, "m1"}, {l.nm, "lo"}} {
+	l.in(l.nc, "ip", "addr", "add", l.clientIP+"/25", "dev", "c0")
+	l.in(l.nf, "ip", "addr", "add", "192.0.2.126/25", "dev", "f0")
+	l.in(l.nf, "ip", "addr", "add", "192.0.2.254/25", "dev", "f1")
+	l.in(l.ns, "ip", "addr", "add", l.srvIP+"/25", "dev", "s0")
+	for _, x := range [][]string{{l.nc, "c0"}, {l.nc, "lo"}, {l.nf, "f0"}, {l.nf, "f1"}, {l.nf, "lo"}, {l.ns, "s0"}, {l.ns, "m0"}, {l.ns, "lo"}, {l.nm, "m1"}, {l.nm, "lo"}} {
 		l.in(x[0], "ip", "link", "set", x[1], "up")
 	}
+	l.in(l.nc, "ip", "route", "add", "default", "via", "192.0.2.126")
+	l.in(l.ns, "ip", "route", "add", "default", "via", "192.0.2.254")
+	l.in(l.nf, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	// Offloads off: the captures see the segments the wire would carry.
-	for _, x := range [][]string{{l.nc, "c0"}, {l.ns, "s0"}} {
+	for _, x := range [][]string{{l.nc, "c0"}, {l.ns, "s0"}, {l.nf, "f0"}, {l.nf, "f1"}} {
 		_ = exec.Command("ip", "netns", "exec", x[0], "ethtool", "-K", x[1], "tso", "off", "gso", "off", "gro", "off").Run()
 	}
 	// A VXLAN tunnel from the server's namespace to the capture namespace
@@ -230,7 +238,7 @@ s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("192.0.2.1", lport))
 s.settimeout(5)
-s.connect(("192.0.2.2", 25))
+s.connect(("192.0.2.130", 25))
 f = s.makefile("rb")
 def reply():
     while True:
@@ -249,9 +257,10 @@ else:
     time.sleep(60)
 `
 
-// TestLiveCapture: smtpcap live on the server's interface and on a SPAN
-// port that sees every packet twice streams one record per session as it
-// ends, with the verdict of what each client really did (checked in
+// TestLiveCapture: clients behind a routed firewall namespace; smtpcap
+// live on the server's interface and on a SPAN port that sees every packet
+// twice (and on a VXLAN feed, AF_PACKET fanout, two interfaces as one
+// input, without root) streams one record per session as it ends, with the verdict of what each client really did (checked in
 // tcpdump's capture of the same link with tshark); a SIGTERM with a
 // session still open prints it as capture_ended, the final statistics,
 // and exits 143. The mirror-port run also drops to nobody (-Z) and writes
@@ -294,18 +303,18 @@ func TestLiveCapture(t *testing.T) {
 	// smtp-sink is up when a client connects.
 	require.Eventually(t, func() bool {
 		return exec.Command("ip", "netns", "exec", l.nc, "python3", "-c",
-			`import socket; socket.create_connection(("192.0.2.2", 25), 1).close()`).Run() == nil
+			`import socket; socket.create_connection(("192.0.2.130", 25), 1).close()`).Run() == nil
 	}, 5*time.Second, 50*time.Millisecond, "smtp-sink listening")
 
 	require.Equal(t, "65534", procUID(t, span.cmd.Process.Pid), "-Z nobody: the process runs as nobody")
 	l.scenarios()
 
-	want := map[int]string{40001: "quit_after_message", 40002: "quit_mid_transaction", 40003: "client_rst", 40004: "capture_ended"}
+	want := map[int]string{40001: "quit_after_message", 40002: "quit_mid_transaction", 40003: "client_rst", 40004: "capture_ended", 40005: "middlebox_rst"}
 	// Streamed as they end (the closed ones linger 5 s for trailing packets),
 	// before any signal; the open one is not.
 	closed := func(r *liveProc) bool {
 		m := r.byPort()
-		return m[40001] != "" && m[40002] != "" && m[40003] != ""
+		return m[40001] != "" && m[40002] != "" && m[40003] != "" && m[40005] != ""
 	}
 	for name, r := range runs {
 		require.Eventually(t, func() bool { return closed(r) }, 15*time.Second, 100*time.Millisecond,
@@ -334,7 +343,7 @@ func TestLiveCapture(t *testing.T) {
 		}
 		got := r.byPort()
 		for p := range got {
-			if p < 40001 || p > 40004 {
+			if p < 40001 || p > 40005 {
 				delete(got, p) // the readiness probes
 			}
 		}
@@ -350,6 +359,11 @@ func TestLiveCapture(t *testing.T) {
 	require.True(t, facts[40001]["QUIT"] && facts[40001]["DATA"] && facts[40001]["221"] && facts[40001]["cfin"] && facts[40001]["sfin"], "40001: %v", facts[40001])
 	require.True(t, facts[40002]["QUIT"] && facts[40002]["RCPT"] && !facts[40002]["DATA"], "40002: %v", facts[40002])
 	require.True(t, facts[40003]["crst"] && !facts[40003]["QUIT"] && !facts[40003]["cfin"], "40003: %v", facts[40003])
+	// 40005: the RST in the client's name came from the firewall (TTL 64 at
+	// the server, one hop from it; the client's own packets arrive with 63).
+	require.True(t, facts[40005]["DATA"] && facts[40005]["crst"], "40005: %v", facts[40005])
+	require.Positive(t, countLines(t, "tshark", "-r", pcap, "-Y", "tcp.srcport == 40005 && tcp.flags.reset == 1 && ip.ttl == 64", "-T", "fields", "-e", "frame.number"), "40005: the firewall's RST")
+	require.Zero(t, countLines(t, "tshark", "-r", pcap, "-Y", "tcp.srcport == 40005 && tcp.flags.reset == 0 && ip.ttl != 63", "-T", "fields", "-e", "frame.number"), "40005: the client's packets arrive with TTL 63")
 	require.True(t, facts[40004]["EHLO"] && !facts[40004]["crst"] && !facts[40004]["cfin"] && !facts[40004]["sfin"] && !facts[40004]["srst"], "40004: %v", facts[40004])
 
 	// Bare TCP segments without an IP ID are never taken for copies.
@@ -409,7 +423,7 @@ func checkEvidence(t *testing.T, wdir string, frames int, want map[int]string) {
 	}
 	offline := map[int]string{}
 	for _, rec := range analyze(t, args...) {
-		if rec.OrigP >= 40001 && rec.OrigP <= 40004 {
+		if rec.OrigP >= 40001 && rec.OrigP <= 40005 {
 			offline[rec.OrigP] = rec.Ending.Verdict
 		}
 	}
@@ -417,7 +431,8 @@ func checkEvidence(t *testing.T, wdir string, frames int, want map[int]string) {
 }
 
 // scenarios runs the clients: 40001 one message and QUIT, 40002 QUIT
-// before DATA, 40003 EHLO then a RST (SO_LINGER 0), 40004 EHLO then open.
+// before DATA, 40003 EHLO then a RST (SO_LINGER 0), 40005 a firewall's
+// REJECT with tcp-reset on the server's 354, 40004 EHLO then open.
 func (l *liveLab) scenarios() {
 	swaks := func(port int, extra ...string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -434,6 +449,14 @@ func (l *liveLab) scenarios() {
 	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", l.nc, "python3", "-c", rawClient, "rst", "40003").CombinedOutput()
 	cancel()
 	require.NoError(l.t, err, "%s", out)
+	// A firewall REJECT with tcp-reset: the server's 354 is refused on its
+	// way, and the firewall resets the server in the client's name.
+	l.in(l.nf, "iptables", "-A", "FORWARD", "-p", "tcp", "--sport", "25", "--dport", "40005", "-m", "string", "--string", "354 ", "--algo", "bm",
+		"-j", "REJECT", "--reject-with", "tcp-reset")
+	ctx, cancel = context.WithTimeout(context.Background(), 15*time.Second)
+	_ = exec.CommandContext(ctx, "ip", "netns", "exec", l.nc, "swaks", "--server", l.srvIP+":25", "--local-interface", fmt.Sprintf("%s:%d", l.clientIP, 40005),
+		"--from", "alice@client.example", "--to", "bob@example.org", "--helo", "client.example", "--timeout", "3", "--hide-all").Run() // no 354 comes: swaks gives up
+	cancel()
 	var openOut safeBuffer
 	l.start(l.nc, &openOut, os.Stderr, "python3", "-c", rawClient, "open", "40004")
 	require.Eventually(l.t, func() bool { return strings.Contains(openOut.String(), "open") }, 5*time.Second, 20*time.Millisecond)
@@ -538,7 +561,7 @@ func TestLiveLossAccounting(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(tdErr.String(), "listening") }, 5*time.Second, 20*time.Millisecond)
 	require.Eventually(t, func() bool {
 		return exec.Command("ip", "netns", "exec", l.nc, "python3", "-c",
-			`import socket; socket.create_connection(("192.0.2.2", 25), 1).close()`).Run() == nil
+			`import socket; socket.create_connection(("192.0.2.130", 25), 1).close()`).Run() == nil
 	}, 5*time.Second, 50*time.Millisecond, "smtp-sink listening")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", l.nc, "smtp-source", "-s", "20", "-m", "300", "-l", "200000", "-c", l.srvIP+":25").CombinedOutput()
