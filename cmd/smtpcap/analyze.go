@@ -28,21 +28,12 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	recFiles := recordsFlag(fs)
 	files := fs.StringArrayP("read", "r", nil, "capture file (pcap, pcapng, .gz, .zst; - for stdin); repeat to merge files in time order")
 	of := addOutFlags(fs)
-	ports := fs.UintSlice("port", nil, "additional SMTP server port (repeatable)")
-	idle := fs.Duration("idle-timeout", 2*time.Hour, "finalize a session after this much capture time without packets")
-	halfOpen := fs.Duration("half-open-timeout", time.Minute, "finalize a session that is still an unanswered SYN after this much capture time")
-	maxSessions := fs.Int("max-sessions", 1<<20, "open sessions held at once; past it the least recently active is finalized as evicted (and counted)")
-	maxBuf := fs.String("max-buffered", "1MiB", "out-of-order bytes held per direction of a connection; past it the hole is given up as a gap")
-	maxBufTotal := fs.String("max-buffered-total", "256MiB", "out-of-order bytes held in all")
 	maxFrag := fs.String("max-fragment-bytes", "32MiB", "bytes of unfinished IPv4 datagrams held; past it they are dropped (and counted)")
 	maxRecord := fs.Int("max-record", capture.DefaultMaxRecord, "bytes kept of one capture record whatever the file's snaplen says; longer records are cut and counted")
 	maxOpen := fs.Int("max-open-files", capture.DefaultMaxOpenFiles, "input files open at once (rotated files are opened one after the other)")
-	checksums := fs.Bool("checksums", false, "drop TCP segments with a wrong checksum (off: captures on the sending host see checksums the NIC fills in later)")
 	quiet := fs.BoolP("quiet", "q", false, "no progress on stderr")
-	srvTimeouts := fs.DurationSlice("server-timeout", nil, "a server idle timer to recognise, besides RFC 5321's and the ESA's (repeatable, e.g. 45s)")
-	fwIdle := fs.Duration("firewall-idle", 5*time.Second, "shortest idle gap taken as a firewall's idle expiry when a foreign RST or silence follows")
-	utc := fs.Bool("utc", true, "print times in UTC (else local time); see --tz")
-	tz := fs.String("tz", "utc", "zone of the session times printed: utc, local, esa (the appliance's, to line up with its log) or a zone name/offset")
+	af := addAnalysisFlags(fs)
+	tz := af.tz
 	esaLogs := fs.StringArray("esa-log", nil, "ESA mail_logs file (text, .gz, rolled mail.@….s/.c/.current); repeat for several")
 	esaTZ := fs.String("esa-tz", "", "the appliance's time zone (IANA name or offset like +01:00); default: the log header, else inferred")
 	icid := fs.String("icid", "", "show only the session of this ICID (or DCID); needs --esa-log")
@@ -72,7 +63,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	// Session times' zone (esa.go); "esa" is known once the log is matched.
-	loc, err := sessionZone(*tz, *utc, esaMatch{Zone: time.UTC, Logs: len(*esaLogs)})
+	opt, params, loc, err := af.options(len(*esaLogs))
 	if err != nil {
 		fmt.Fprintf(stderr, "smtpcap analyze: %v\n", err)
 		return exitUsage
@@ -86,54 +77,19 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	if *of.stream && (len(*esaLogs) > 0 || *icid != "" || *mid != "") {
-		fmt.Fprintln(stderr, "smtpcap analyze: --stream cannot be combined with --esa-log, --icid or --mid (matching needs every session)")
+		fmt.Fprintln(stderr, "smtpcap analyze: --stream cannot be combined with --esa-log, --icid or --mid (matching takes the sessions in the order they began)")
 		return exitUsage
 	}
-	params := ending.DefaultParams
-	params.ServerTimeouts = append([]float64(nil), params.ServerTimeouts...)
-	for _, d := range *srvTimeouts {
-		params.ServerTimeouts = append(params.ServerTimeouts, d.Seconds())
-	}
-	params.FirewallIdle = fwIdle.Seconds()
-	bufConn, err1 := parseSize(*maxBuf)
-	bufTotal, err2 := parseSize(*maxBufTotal)
-	fragBytes, err3 := parseSize(*maxFrag)
-	if err3 != nil || fragBytes < 1 {
-		fmt.Fprintln(stderr, "smtpcap analyze: --max-fragment-bytes takes a size above zero, such as 32MiB")
-		return exitUsage
-	}
+	fragBytes, err := parseSize(*maxFrag)
 	switch {
-	case *idle <= 0 || *halfOpen <= 0 || *fwIdle < 0:
-		fmt.Fprintln(stderr, "smtpcap analyze: --idle-timeout and --half-open-timeout must be positive, --firewall-idle not negative")
+	case err != nil || fragBytes < 1:
+		fmt.Fprintln(stderr, "smtpcap analyze: --max-fragment-bytes takes a size above zero, such as 32MiB")
 		return exitUsage
 	case *maxRecord < 1 || *maxOpen < 1 || esaMaxLines < 1:
 		fmt.Fprintln(stderr, "smtpcap analyze: --max-record, --max-open-files and --max-log-lines must be at least 1")
 		return exitUsage
-	case *maxSessions < 1:
-		fmt.Fprintln(stderr, "smtpcap analyze: --max-sessions must be at least 1")
-		return exitUsage
-	case err1 != nil || err2 != nil || bufConn < 1 || bufTotal < 1:
-		fmt.Fprintln(stderr, "smtpcap analyze: --max-buffered and --max-buffered-total take a size above zero, such as 1MiB")
-		return exitUsage
 	}
-	for _, d := range *srvTimeouts {
-		if d <= 0 {
-			fmt.Fprintln(stderr, "smtpcap analyze: --server-timeout must be positive")
-			return exitUsage
-		}
-	}
-	opt := reassembly.Options{IdleTimeout: *idle, HalfOpenTimeout: *halfOpen, MaxSessions: *maxSessions,
-		MaxBufferedPerConn: int(min(bufConn, 1<<40)), MaxBufferedTotal: int(min(bufTotal, 1<<40)), Checksums: *checksums, MaxFragmentBytes: int(min(fragBytes, 1<<40))}
-	if len(*ports) > 0 {
-		opt.Ports = append([]uint16(nil), reassembly.DefaultPorts...)
-		for _, p := range *ports {
-			if p == 0 || p > 65535 {
-				fmt.Fprintf(stderr, "smtpcap analyze: bad port %d\n", p)
-				return exitUsage
-			}
-			opt.Ports = append(opt.Ports, uint16(p))
-		}
-	}
+	opt.MaxFragmentBytes = int(min(fragBytes, 1<<40))
 	if *cpuProfile != "" {
 		if stop, err := startProfile(*cpuProfile); err != nil {
 			fmt.Fprintf(stderr, "smtpcap: %v\n", err)

@@ -89,7 +89,7 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	opt, params, loc, err := af.options()
+	opt, params, loc, err := af.options(0)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}

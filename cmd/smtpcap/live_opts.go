@@ -10,9 +10,7 @@ import (
 	"github.com/smtpcap/smtpcap/smtpstate/ending"
 )
 
-// analysisFlags are the analysis and timer flags of analyze, for live.
-// (analyze.go parses the same flags inline; folding it onto this is left
-// to the integrator, to keep this branch out of analyze.go.)
+// analysisFlags are the analysis and timer flags analyze and live share.
 type analysisFlags struct {
 	ports       *[]uint
 	idle        *time.Duration
@@ -30,25 +28,26 @@ type analysisFlags struct {
 func addAnalysisFlags(fs *pflag.FlagSet) *analysisFlags {
 	return &analysisFlags{
 		ports:       fs.UintSlice("port", nil, "additional SMTP server port (repeatable)"),
-		idle:        fs.Duration("idle-timeout", 2*time.Hour, "finalize a session after this long without packets"),
-		halfOpen:    fs.Duration("half-open-timeout", time.Minute, "finalize a session that is still an unanswered SYN after this long"),
+		idle:        fs.Duration("idle-timeout", 2*time.Hour, "finalize a session after this much capture time without packets"),
+		halfOpen:    fs.Duration("half-open-timeout", time.Minute, "finalize a session that is still an unanswered SYN after this much capture time"),
 		maxSessions: fs.Int("max-sessions", 1<<20, "open sessions held at once; past it the least recently active is finalized as evicted (and counted)"),
-		maxBuf:      fs.String("max-buffered", "1MiB", "out-of-order bytes held per direction of a connection"),
+		maxBuf:      fs.String("max-buffered", "1MiB", "out-of-order bytes held per direction of a connection; past it the hole is given up as a gap"),
 		maxBufTotal: fs.String("max-buffered-total", "256MiB", "out-of-order bytes held in all"),
-		checksums:   fs.Bool("checksums", false, "drop TCP segments with a wrong checksum (off: on the sending host the NIC fills them in later)"),
-		srvTimeouts: fs.DurationSlice("server-timeout", nil, "a server idle timer to recognise, besides RFC 5321's and the ESA's (repeatable)"),
-		fwIdle:      fs.Duration("firewall-idle", 5*time.Second, "shortest idle gap taken as a firewall's idle expiry"),
+		checksums:   fs.Bool("checksums", false, "drop TCP segments with a wrong checksum (off: captures on the sending host see checksums the NIC fills in later)"),
+		srvTimeouts: fs.DurationSlice("server-timeout", nil, "a server idle timer to recognise, besides RFC 5321's and the ESA's (repeatable, e.g. 45s)"),
+		fwIdle:      fs.Duration("firewall-idle", 5*time.Second, "shortest idle gap taken as a firewall's idle expiry when a foreign RST or silence follows"),
 		utc:         fs.Bool("utc", true, "print times in UTC (else local time); see --tz"),
-		tz:          fs.String("tz", "utc", "zone of the session times printed: utc, local or a zone name/offset"),
+		tz:          fs.String("tz", "utc", "zone of the session times printed: utc, local, esa (the appliance's, to line up with its log; analyze) or a zone name/offset"),
 	}
 }
 
 // options checks the flags and returns the pipeline's options, the
-// classifier's timers and the zone of the printed times.
-func (f *analysisFlags) options() (reassembly.Options, ending.Params, *time.Location, error) {
+// classifier's timers and the zone of the printed times (esaLogs: how many
+// ESA logs are given, for --tz esa).
+func (f *analysisFlags) options(esaLogs int) (reassembly.Options, ending.Params, *time.Location, error) {
 	var opt reassembly.Options
 	params := ending.DefaultParams
-	loc, err := sessionZone(*f.tz, *f.utc, esaMatch{Zone: time.UTC})
+	loc, err := sessionZone(*f.tz, *f.utc, esaMatch{Zone: time.UTC, Logs: esaLogs})
 	if err != nil {
 		return opt, params, nil, err
 	}
