@@ -76,8 +76,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "smtpcap analyze: -r FILE or --records FILE.jsonl is required (not both)")
 		return exitUsage
 	}
-	if *of.stream && (len(*esaLogs) > 0 || *icid != "" || *mid != "") {
-		fmt.Fprintln(stderr, "smtpcap analyze: --stream cannot be combined with --esa-log, --icid or --mid (matching takes the sessions in the order they began)")
+	if *of.stream && (*icid != "" || *mid != "") {
+		fmt.Fprintln(stderr, "smtpcap analyze: --stream cannot be combined with --icid or --mid (a selection is decided once every session is matched)")
 		return exitUsage
 	}
 	fragBytes, err := parseSize(*maxFrag)
@@ -114,8 +114,14 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	prepare := func(r *smtpstate.Record) any { classify(r, params); return pr.prepare(r) }
 	emit := pr.emit
 	var es *esaStream
+	var ss *streamESA
 	var tzErr error // a bad --esa-tz is reported, but the sessions are still printed
-	if len(*esaLogs) > 0 || *icid != "" || *mid != "" {
+	if *of.stream && len(*esaLogs) > 0 {
+		if ss, tzErr = newStreamESA(*esaLogs, *esaTZ, pr); ss != nil {
+			prepare = func(r *smtpstate.Record) any { classify(r, params); return r }
+			emit = func(v any) { ss.add(v.(*smtpstate.Record)) }
+		}
+	} else if len(*esaLogs) > 0 || *icid != "" || *mid != "" {
 		if es, tzErr = newESAStream(*esaLogs, *esaTZ, *icid, *mid, pr, strings.EqualFold(*tz, "esa")); es != nil {
 			prepare = func(r *smtpstate.Record) any { classify(r, params); return r }
 			emit = func(v any) { es.add(v.(*smtpstate.Record)) }
@@ -140,6 +146,15 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	if *memProfile != "" {
 		writeHeapProfile(*memProfile, stderr)
+	}
+	if ss != nil {
+		summary, esaErr := ss.close()
+		code := outcome(stderr, pr.finish(stdout, stderr, *quiet, summary), readErr)
+		if esaErr != nil {
+			fmt.Fprintf(stderr, "smtpcap: %v\n", esaErr)
+			code = max(code, exitError)
+		}
+		return interrupt(ctx, code)
 	}
 	if es == nil {
 		code := outcome(stderr, pr.finish(stdout, stderr, *quiet, ""), readErr)

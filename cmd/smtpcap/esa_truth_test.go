@@ -372,3 +372,22 @@ func TestESAWindowedTruth(t *testing.T) {
 		assert.Contains(t, summary, "ESA match in ", "%s: matched in windows", c.pcap)
 	}
 }
+
+// TestESAStreamedTruth: --stream with --esa-log writes each session once
+// matched (in the order they end, held a horizon of capture time): the
+// load scenario's 100 sessions from one client and the demo's 29 each
+// land on their true ICID and MIDs, without an ambiguity mark.
+func TestESAStreamedTruth(t *testing.T) {
+	for _, c := range []struct{ pcap, log, postfix string }{
+		{"../../testdata/lab/captures/load/server.pcap", "../../testdata/lab/captures/load/mail_logs", "../../testdata/lab/captures/load/postfix.log"},
+		{"../../testdata/lab/captures/all-server.pcapng", "../../testdata/lab/captures/mail.current", ""},
+	} {
+		lt := readLogTruth(t, c.log)
+		if c.postfix != "" {
+			lt = lt.withPostfixPorts(t, c.postfix)
+		}
+		want := truth(t, tsharkSessions(t, c.pcap), lt, 0)
+		summary := checkTruth(t, c.pcap, want, "--stream", "--esa-log", c.log)
+		assert.Contains(t, summary, "ESA match (streamed): ", c.pcap)
+	}
+}

@@ -30,7 +30,7 @@ func addOutFlags(fs *pflag.FlagSet) *outFlags {
 	return &outFlags{
 		json:     fs.Bool("json", false, "write JSON lines (Zeek field names) instead of the table"),
 		csv:      fs.Bool("csv", false, "write CSV, one row per session, with a fixed header"),
-		stream:   fs.Bool("stream", false, "write JSON lines in the order sessions end, flushed per line; not with --esa-log"),
+		stream:   fs.Bool("stream", false, "write JSON lines in the order sessions end, flushed per line (with --esa-log: once matched, 30 s of capture time after the SYN at the earliest)"),
 		summary:  fs.Bool("summary", false, "print the summary (sessions per verdict, abnormal endings by client, losses) also when stdout is a terminal"),
 		verdicts: fs.StringArray("verdict", nil, "show only sessions with this verdict (repeatable)"),
 		abnormal: fs.Bool("abnormal", false, "show only sessions that did not end with a normal QUIT"),

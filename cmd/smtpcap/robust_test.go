@@ -122,8 +122,11 @@ func TestStreamSameRecords(t *testing.T) {
 	for _, r := range streamed {
 		assert.True(t, seen[r.raw], "streamed record not in the sorted output: %.120s", r.raw)
 	}
+	// A selection by ICID is decided once every session is matched: not
+	// with --stream (--stream with --esa-log is TestESAStreamedTruth).
 	var out, errb bytes.Buffer
-	assert.Equal(t, 2, run(context.Background(), []string{"analyze", "--stream", "-r", "x", "--esa-log", "y"}, &out, &errb))
+	assert.Equal(t, 2, run(context.Background(), []string{"analyze", "--stream", "-r", "x", "--esa-log", "y", "--icid", "7"}, &out, &errb))
+	assert.Contains(t, errb.String(), "--stream cannot be combined with --icid or --mid")
 }
 
 // The CLI's conveniences: --version, 'smtpcap -r' as analyze, and a hint

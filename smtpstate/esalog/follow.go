@@ -152,10 +152,14 @@ type Live struct {
 	files   []string
 	taken   map[string]time.Time // connection name -> its start, while retained
 	pend    []*smtpstate.Record  // ended, by SYN
+	recent  []*smtpstate.Record  // the last ones matched: evidence for the zone and clock
 	// Counts for the summary.
 	Matched, Unmatched, Ambiguous, LinesRead int
 	Zone                                     ZoneInfo
 }
+
+// maxRecent bounds the matched sessions kept as evidence for the clock.
+const maxRecent = 256
 
 // NewLive returns a Live matcher for these files.
 func NewLive(files []string, opt MatchOptions) *Live {
@@ -217,8 +221,10 @@ func (lm *Live) Match(now time.Time, final bool) []*smtpstate.Record {
 		return nil
 	}
 	lg := &Log{Lines: lm.lines, Offsets: lm.offsets, Files: lm.files}
+	// The zone and the clock are estimated on the waiting sessions and the
+	// last ones matched: a batch of a few is too few to tell a clock.
 	s := &Stream{opt: lm.opt, keep: true}
-	s.start(lm.pend, lg)
+	s.start(append(append([]*smtpstate.Record(nil), lm.recent...), lm.pend...), lg)
 	for _, c := range s.res.Conns {
 		if _, ok := lm.taken[connName(c)]; ok {
 			c.matched = true
@@ -229,10 +235,10 @@ func (lm *Live) Match(now time.Time, final bool) []*smtpstate.Record {
 	for _, r := range done {
 		settled[r] = true
 	}
-	// The connections accepted after the newest waiting session belong to
-	// sessions still open: no candidates yet.
+	// The connections of a second not over yet may belong to sessions
+	// not seen yet: no candidates until it is.
 	s.m.setRecs(lm.pend)
-	s.window(func(r *smtpstate.Record) bool { return settled[r] }, final, -1)
+	s.window(func(r *smtpstate.Record) bool { return settled[r] }, final, now)
 	s.m.recs = nil
 	for _, c := range s.res.ByRecord {
 		lm.taken[connName(c)] = c.Start
@@ -241,6 +247,10 @@ func (lm *Live) Match(now time.Time, final bool) []*smtpstate.Record {
 	lm.Unmatched += s.res.Unmatched
 	lm.Ambiguous += s.res.Ambiguous
 	lm.Zone = s.res.Zone
+	lm.recent = append(lm.recent, done...)
+	if len(lm.recent) > maxRecent {
+		lm.recent = append([]*smtpstate.Record(nil), lm.recent[len(lm.recent)-maxRecent:]...)
+	}
 	lm.pend = append([]*smtpstate.Record(nil), lm.pend[k:]...)
 	return done
 }

@@ -118,10 +118,9 @@ func (m *matcher) setRecs(rs []*smtpstate.Record) {
 // them belong to the sessions still to come, and a connection taken by
 // the wrong session here would shift every session after it.
 //
-// lead (seconds) moves that limit: -1 leaves out the newest session's own
-// second (a Stream's window, which more sessions follow), 0 keeps it (the
-// sessions that follow are taken into account as they come: Live).
-func (s *Stream) window(settle func(*smtpstate.Record) bool, final bool, lead float64) {
+// at, when set, is the present instead (Live: the sessions still open are
+// not among the records): the connections of a second not yet over.
+func (s *Stream) window(settle func(*smtpstate.Record) bool, final bool, at time.Time) {
 	m, res := s.m, s.res
 	if s.windows > 0 {
 		s.rezone()
@@ -129,8 +128,12 @@ func (s *Stream) window(settle func(*smtpstate.Record) bool, final bool, lead fl
 	exact := m.exactPairs()
 	m.cands = make([][]int, len(m.recs))
 	until := 0.0
-	if !final && len(m.recs) > 0 {
-		until = float64(m.recs[len(m.recs)-1].TS.UnixNano())/1e9 + m.zone.Skew + lead
+	switch {
+	case final:
+	case !at.IsZero():
+		until = float64(at.UnixNano())/1e9 + m.zone.Skew - 1
+	case len(m.recs) > 0:
+		until = float64(m.recs[len(m.recs)-1].TS.UnixNano())/1e9 + m.zone.Skew - 1
 	}
 	for ri, r := range m.recs {
 		m.cands[ri] = m.ix.candidates(r, m.zone.Skew, -m.tol-1, m.tol+lateDNS, until, m.order)

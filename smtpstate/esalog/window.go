@@ -133,7 +133,7 @@ func (s *Stream) batch(final bool) {
 		settled[r] = true
 	}
 	s.m.setRecs(s.pend)
-	s.window(func(r *smtpstate.Record) bool { return settled[r] }, final, -1)
+	s.window(func(r *smtpstate.Record) bool { return settled[r] }, final, time.Time{})
 	for _, r := range s.pend[:k] {
 		if s.emit != nil {
 			s.emit(r)
