@@ -22,7 +22,10 @@ type replyAcc struct {
 }
 
 func (c *Conn) push(p pendingCmd) {
-	if len(c.pending) > 0 {
+	// A command sent before the reply to the one before it - claimed only
+	// where the server's replies are in the capture at all: with the
+	// client's side alone every command looks unanswered.
+	if len(c.pending) > 0 && c.rec.Replies > 0 {
 		c.rec.Pipelined = true
 	}
 	if len(c.pending) >= maxPending {
