@@ -101,9 +101,18 @@ func (d *Dedup) pop() {
 	}
 }
 
-// key hashes the invariant part of the IP packet inside the frame.
+// key hashes the invariant part of the IP packet inside the frame - the
+// innermost one: a remote mirror's tunnel (ERSPAN, GRE, VXLAN) gives each
+// copy its own outer IP ID and sequence number.
 func (d *Dedup) key(lt layers.LinkType, b []byte) (uint64, bool) {
 	ip, ok := ipPayload(lt, b)
+	for depth := 0; ok && depth < 3; depth++ {
+		inner, isTunnel := tunnelInner(ip)
+		if !isTunnel {
+			break
+		}
+		ip, ok = inner, len(inner) > 0
+	}
 	if !ok || len(ip) < 20 {
 		return 0, false
 	}
@@ -184,4 +193,77 @@ func ipPayload(lt layers.LinkType, b []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return b, et == 0x0800 || et == 0x86dd
+}
+
+// tunnelInner returns the IP packet a GRE (plain, ERSPAN II or III,
+// transparent Ethernet) or VXLAN (UDP 4789) packet carries, if ip is one.
+func tunnelInner(ip []byte) ([]byte, bool) {
+	if len(ip) < 20 {
+		return nil, false
+	}
+	var proto byte
+	var l4 []byte
+	switch ip[0] >> 4 {
+	case 4:
+		ihl := int(ip[0]&0x0f) * 4
+		if ihl < 20 || len(ip) < ihl || binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 {
+			return nil, false // a fragment: not followed
+		}
+		proto, l4 = ip[9], ip[ihl:]
+	case 6:
+		if len(ip) < 40 {
+			return nil, false
+		}
+		proto, l4 = ip[6], ip[40:]
+	default:
+		return nil, false
+	}
+	eth := func(b []byte) ([]byte, bool) {
+		inner, ok := ipPayload(layers.LinkTypeEthernet, b)
+		return inner, ok
+	}
+	switch proto {
+	case 47:
+		if len(l4) < 4 {
+			return nil, false
+		}
+		flags, et, n := binary.BigEndian.Uint16(l4[0:2]), binary.BigEndian.Uint16(l4[2:4]), 4
+		for _, bit := range []uint16{0x8000, 0x2000, 0x1000} { // checksum, key, sequence
+			if flags&bit != 0 {
+				n += 4
+			}
+		}
+		if len(l4) < n {
+			return nil, false
+		}
+		g := l4[n:]
+		switch et {
+		case 0x0800, 0x86dd:
+			return g, true
+		case 0x6558: // transparent Ethernet bridging
+			return eth(g)
+		case 0x88be: // ERSPAN II
+			if len(g) < 8 {
+				return nil, false
+			}
+			return eth(g[8:])
+		case 0x22eb: // ERSPAN III, and its platform subheader when O is set
+			if len(g) < 12 {
+				return nil, false
+			}
+			h := 12
+			if g[11]&1 != 0 {
+				h += 8
+			}
+			if len(g) < h {
+				return nil, false
+			}
+			return eth(g[h:])
+		}
+	case 17:
+		if len(l4) >= 16 && binary.BigEndian.Uint16(l4[2:4]) == 4789 {
+			return eth(l4[16:])
+		}
+	}
+	return nil, false
 }

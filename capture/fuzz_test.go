@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket/layers"
 )
 
 // fuzzRead reads one file, returning frames, warnings and error, and the
@@ -140,3 +142,22 @@ func checkCut(t *testing.T, p string, b []byte, n int, want []rec, exact bool) {
 // update is accepted so that go test ./... -update works; the golden
 // files live in cmd/smtpcap.
 var _ = flag.Bool("update", false, "rewrite golden files (cmd/smtpcap)")
+
+// FuzzDedup: whatever the frame holds (tunnels inside tunnels, cut
+// headers), Duplicate never panics, a frame is never a copy of itself the
+// first time, and the same bytes again at once are a copy exactly when the
+// first was remembered as an IP packet.
+func FuzzDedup(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00, 0x45, 0, 0, 40, 0, 7, 0, 0, 64, 47, 0, 0, 203, 0, 113, 1, 203, 0, 113, 2, 0x10, 0, 0x88, 0xbe, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d := NewDedup(time.Second)
+		t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+		if d.Duplicate(layers.LinkTypeEthernet, t0, b) {
+			t.Fatal("a copy of nothing")
+		}
+		_, keyed := d.key(layers.LinkTypeEthernet, b)
+		if got := d.Duplicate(layers.LinkTypeEthernet, t0, b); got != keyed {
+			t.Fatalf("the same frame again: copy %v, but keyed %v", got, keyed)
+		}
+	})
+}

@@ -2,12 +2,14 @@ package capture
 
 import (
 	"math"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/stretchr/testify/require"
 )
@@ -143,4 +145,56 @@ func TestDedupHandlesRunAhead(t *testing.T) {
 	// The same bytes stamped 200 ms after the original: not a copy.
 	require.False(t, d.Duplicate(layers.LinkTypeEthernet, t0.Add(500*time.Millisecond), pkt(29)))
 	require.EqualValues(t, 30, d.Dropped)
+}
+
+// TestDedupInsideTunnels: a remote mirror's two copies of a packet differ
+// in the outer IP ID and the GRE sequence number; Dedup compares what the
+// tunnel carries (ERSPAN II, ERSPAN III with its subheader, GRE, VXLAN),
+// and a retransmission inside the tunnel (new inner IP ID) is no copy.
+func TestDedupInsideTunnels(t *testing.T) {
+	ser := func(ls ...gopacket.SerializableLayer) []byte {
+		buf := gopacket.NewSerializeBuffer()
+		require.NoError(t, gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, ls...))
+		return append([]byte(nil), buf.Bytes()...)
+	}
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	inner := func(id uint16) []byte {
+		return ser(&layers.Ethernet{SrcMAC: mac, DstMAC: mac, EthernetType: layers.EthernetTypeIPv4},
+			&layers.IPv4{Version: 4, IHL: 5, TTL: 63, Id: id, Protocol: layers.IPProtocolTCP, SrcIP: net.IP{192, 0, 2, 10}, DstIP: net.IP{198, 51, 100, 25}},
+			&layers.TCP{SrcPort: 40000, DstPort: 25, Seq: 1000, ACK: true, PSH: true, DataOffset: 5}, gopacket.Payload("DATA\r\n"))
+	}
+	outer := func(id uint16, p layers.IPProtocol, rest ...gopacket.SerializableLayer) []byte {
+		ls := []gopacket.SerializableLayer{&layers.Ethernet{SrcMAC: mac, DstMAC: mac, EthernetType: layers.EthernetTypeIPv4},
+			&layers.IPv4{Version: 4, IHL: 5, TTL: 64, Id: id, Protocol: p, SrcIP: net.IP{203, 0, 113, 1}, DstIP: net.IP{203, 0, 113, 2}}}
+		return ser(append(ls, rest...)...)
+	}
+	e3 := func(sub bool) []byte {
+		h := []byte{0x20, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 0}
+		if sub {
+			h[11] = 1
+			h = append(h, make([]byte, 8)...)
+		}
+		return h
+	}
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	for name, wrap := range map[string]func(id uint16, in []byte) []byte{
+		"erspan2": func(id uint16, in []byte) []byte {
+			return outer(id, layers.IPProtocolGRE, &layers.GRE{Protocol: layers.EthernetTypeERSPAN, SeqPresent: true, Seq: uint32(id)},
+				&layers.ERSPANII{Version: 1, SessionID: 7, Index: uint32(id)}, gopacket.Payload(in))
+		},
+		"erspan3": func(id uint16, in []byte) []byte {
+			return outer(id, layers.IPProtocolGRE, &layers.GRE{Protocol: 0x22eb, SeqPresent: true, Seq: uint32(id)}, gopacket.Payload(append(e3(true), in...)))
+		},
+		"gre-teb": func(id uint16, in []byte) []byte {
+			return outer(id, layers.IPProtocolGRE, &layers.GRE{Protocol: layers.EthernetTypeTransparentEthernetBridging}, gopacket.Payload(in))
+		},
+		"vxlan": func(id uint16, in []byte) []byte {
+			return outer(id, layers.IPProtocolUDP, &layers.UDP{SrcPort: layers.UDPPort(40000 + id), DstPort: 4789}, &layers.VXLAN{ValidIDFlag: true, VNI: 42}, gopacket.Payload(in))
+		},
+	} {
+		d := NewDedup(30 * time.Millisecond)
+		require.False(t, d.Duplicate(layers.LinkTypeEthernet, t0, wrap(1, inner(77))), name)
+		require.True(t, d.Duplicate(layers.LinkTypeEthernet, t0.Add(time.Millisecond), wrap(2, inner(77))), "%s: the mirror's second copy", name)
+		require.False(t, d.Duplicate(layers.LinkTypeEthernet, t0.Add(2*time.Millisecond), wrap(3, inner(78))), "%s: a new inner IP ID is no copy", name)
+	}
 }
