@@ -81,8 +81,10 @@ func newESAStream(files []string, tz, icid, mid string, pr *printer, tzESA bool)
 // load reads the logs from a day before the first session on (the zone is
 // not known yet: offsets are within ±14 h); --max-log-lines bounds them.
 func (e *esaStream) load(first time.Time) *esalog.Log {
-	opt := esalog.Options{Year: first.Year(), MaxLines: esaMaxLines,
-		From: first.Add(-24 * time.Hour), To: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
+	opt := esalog.Options{Year: time.Now().Year(), MaxLines: esaMaxLines}
+	if !first.IsZero() { // else no session: the whole log, to list it
+		opt.Year, opt.From, opt.To = first.Year(), first.Add(-24*time.Hour), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
 	lg, err := esalog.ReadFiles(e.files, opt)
 	e.readErr = err
 	return lg

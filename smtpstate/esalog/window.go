@@ -51,7 +51,7 @@ const (
 )
 
 // NewStream returns a Stream that calls load once, with the first
-// session's SYN time, to read the log, and emit for every session once its
+// session's SYN time (zero if none came), to read the log, and emit for every session once its
 // ESA part is filled, in arrival order.
 func NewStream(load func(first time.Time) *Log, opt MatchOptions, emit func(*smtpstate.Record)) *Stream {
 	return &Stream{opt: opt, load: load, emit: emit, Window: DefaultWindow, Horizon: DefaultHorizon}
@@ -74,7 +74,7 @@ func (s *Stream) Add(r *smtpstate.Record) {
 // and the log read (nil when no session came and no log was read).
 func (s *Stream) Close() (*Result, *Log) {
 	if s.m == nil && s.lg == nil && s.load != nil {
-		first := time.Now()
+		var first time.Time // zero: no session came
 		if len(s.pend) > 0 {
 			first = s.pend[0].TS.Time
 		}
