@@ -2,6 +2,7 @@ package reassembly
 
 import (
 	"flag"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -26,6 +27,26 @@ func FuzzFrame(f *testing.F) {
 					break
 				}
 				f.Add(d, uint8(1))
+			}
+		}
+		fh.Close()
+	}
+	// The first of them in ERSPAN III (with its subheader) and in VXLAN.
+	if fh, err := os.Open("../testdata/lab/captures/quit_one/server.pcap"); err == nil {
+		if r, err := pcapgo.NewReader(fh); err == nil {
+			if d, _, err := r.ReadPacketData(); err == nil {
+				mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+				for _, ls := range [][]gopacket.SerializableLayer{
+					{&layers.Ethernet{SrcMAC: mac, DstMAC: mac, EthernetType: layers.EthernetTypeIPv4}, &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolGRE, SrcIP: net.IP{203, 0, 113, 1}, DstIP: net.IP{203, 0, 113, 2}},
+						&layers.GRE{Protocol: 0x22eb, SeqPresent: true, Seq: 1}, gopacket.Payload(append([]byte{0x20, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0, 0, 0, 0}, d...))},
+					{&layers.Ethernet{SrcMAC: mac, DstMAC: mac, EthernetType: layers.EthernetTypeIPv4}, &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{203, 0, 113, 1}, DstIP: net.IP{203, 0, 113, 2}},
+						&layers.UDP{SrcPort: 40000, DstPort: 4789}, &layers.VXLAN{ValidIDFlag: true, VNI: 42}, gopacket.Payload(d)},
+				} {
+					buf := gopacket.NewSerializeBuffer()
+					if gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, ls...) == nil {
+						f.Add(append([]byte(nil), buf.Bytes()...), uint8(0))
+					}
+				}
 			}
 		}
 		fh.Close()
