@@ -195,28 +195,59 @@ func ipPayload(lt layers.LinkType, b []byte) ([]byte, bool) {
 	return b, et == 0x0800 || et == 0x86dd
 }
 
-// tunnelInner returns the IP packet a GRE (plain, ERSPAN II or III,
-// transparent Ethernet) or VXLAN (UDP 4789) packet carries, if ip is one.
-func tunnelInner(ip []byte) ([]byte, bool) {
+// transport is an IP packet's protocol and payload; frag says it is a
+// fragment (an IPv4 one; IPv6 extension headers are not followed).
+func transport(ip []byte) (proto byte, l4 []byte, frag, ok bool) {
 	if len(ip) < 20 {
-		return nil, false
+		return 0, nil, false, false
 	}
-	var proto byte
-	var l4 []byte
 	switch ip[0] >> 4 {
 	case 4:
 		ihl := int(ip[0]&0x0f) * 4
-		if ihl < 20 || len(ip) < ihl || binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 {
-			return nil, false // a fragment: not followed
+		if ihl < 20 || len(ip) < ihl {
+			return 0, nil, false, false
 		}
-		proto, l4 = ip[9], ip[ihl:]
+		return ip[9], ip[ihl:], binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0, true
 	case 6:
 		if len(ip) < 40 {
-			return nil, false
+			return 0, nil, false, false
 		}
-		proto, l4 = ip[6], ip[40:]
-	default:
-		return nil, false
+		return ip[6], ip[40:], false, true
+	}
+	return 0, nil, false, false
+}
+
+// Encapsulated reports whether a frame carries a tunnel the analysis opens
+// (GRE, ERSPAN over GRE, VXLAN on UDP 4789): its outer headers are not the
+// flow's, so a kernel's fanout hash of them does not keep the flow's two
+// directions together. Every UDP or GRE fragment counts (a later one has
+// no port to tell, and all must reach the same defragmenter).
+func Encapsulated(lt layers.LinkType, b []byte) bool {
+	if lt == 12 { // raw IP on some systems
+		lt = layers.LinkTypeRaw
+	}
+	ip, ok := ipPayload(lt, b)
+	if !ok {
+		return false
+	}
+	proto, l4, frag, ok := transport(ip)
+	switch {
+	case !ok:
+		return false
+	case frag:
+		return proto == 17 || proto == 47
+	case proto == 47:
+		return true
+	}
+	return proto == 17 && len(l4) >= 8 && binary.BigEndian.Uint16(l4[2:4]) == 4789
+}
+
+// tunnelInner returns the IP packet a GRE (plain, ERSPAN II or III,
+// transparent Ethernet) or VXLAN (UDP 4789) packet carries, if ip is one.
+func tunnelInner(ip []byte) ([]byte, bool) {
+	proto, l4, frag, ok := transport(ip)
+	if !ok || frag {
+		return nil, false // a fragment: not followed
 	}
 	eth := func(b []byte) ([]byte, bool) {
 		inner, ok := ipPayload(layers.LinkTypeEthernet, b)

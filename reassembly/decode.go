@@ -1,7 +1,6 @@
 package reassembly
 
 import (
-	"encoding/binary"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -252,65 +251,4 @@ func (d *decoder) checksumOK() bool {
 		sum = sum&0xffff + sum>>16
 	}
 	return uint16(sum) == 0xffff
-}
-
-// Encapsulated reports whether a frame carries a tunnel the decoder opens
-// (GRE, ERSPAN over GRE, VXLAN on UDP 4789): its outer headers are not the
-// flow's, so a kernel's fanout hash of them does not keep the flow's two
-// directions together. A cheap look at the outer headers (Ethernet with
-// any VLAN tags, or raw IP); IPv6 extension headers are not followed.
-func Encapsulated(lt layers.LinkType, b []byte) bool {
-	switch lt {
-	case layers.LinkTypeEthernet:
-		if len(b) < 14 {
-			return false
-		}
-		et, off := binary.BigEndian.Uint16(b[12:14]), 14
-		for (et == 0x8100 || et == 0x88a8 || et == 0x9100) && len(b) >= off+4 {
-			et, off = binary.BigEndian.Uint16(b[off+2:off+4]), off+4
-		}
-		switch et {
-		case 0x0800, 0x86dd:
-			return tunnelIP(b[off:])
-		}
-		return false
-	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, rawIP6:
-		return tunnelIP(b)
-	}
-	return false
-}
-
-func tunnelIP(ip []byte) bool {
-	if len(ip) < 20 {
-		return false
-	}
-	var proto byte
-	var l4 []byte
-	switch ip[0] >> 4 {
-	case 4:
-		ihl := int(ip[0]&0x0f) * 4
-		if ihl < 20 || len(ip) < ihl {
-			return false
-		}
-		proto, l4 = ip[9], ip[ihl:]
-		if binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 {
-			// A fragment: a later one carries no port. Every UDP or GRE
-			// fragment goes where tunnels go, to be reassembled there.
-			return proto == 17 || proto == 47
-		}
-	case 6:
-		if len(ip) < 40 {
-			return false
-		}
-		proto, l4 = ip[6], ip[40:]
-	default:
-		return false
-	}
-	switch proto {
-	case 47: // GRE, ERSPAN
-		return true
-	case 17:
-		return len(l4) >= 8 && binary.BigEndian.Uint16(l4[2:4]) == 4789
-	}
-	return false
 }

@@ -428,7 +428,7 @@ func (lv *liveRun) loop(i int, q <-chan capture.Frame, opt reassembly.Options, t
 				lv.st.open[i].Store(0)
 				return
 			}
-			if socket && lv.tun != nil && reassembly.Encapsulated(f.LinkType, f.Data) {
+			if socket && lv.tun != nil && capture.Encapsulated(f.LinkType, f.Data) {
 				lv.st.qn[i].Add(1)
 				lv.tun <- f
 				continue

@@ -51,8 +51,8 @@ type Result struct {
 	ByRecord   map[*smtpstate.Record]*Conn   // Match only
 	Candidates map[*smtpstate.Record][]*Conn // Match only
 	// Windows is how many windows of sessions were matched (each estimates
-	// the zone and the clock skew again); the first had ZoneFrom sessions.
-	Windows, ZoneFrom int
+	// the zone and the clock skew again).
+	Windows int
 	// Forced counts windows decided early because more sessions than the
 	// window's bound began within a Horizon.
 	Forced int
@@ -100,7 +100,6 @@ func (s *Stream) start(first []*smtpstate.Record, lg *Log) {
 		res.Zone.Skew, m.zone.Skew = sk, sk
 	}
 	s.m, s.res = m, res
-	s.zoneFrom = len(first)
 }
 
 // setRecs makes rs, in SYN order, the sessions matched next.
@@ -201,7 +200,7 @@ func (s *Stream) finish() {
 			s.res.LogOnly = append(s.res.LogOnly, c)
 		}
 	}
-	s.res.Windows, s.res.ZoneFrom = s.windows, s.zoneFrom
+	s.res.Windows = s.windows
 }
 
 // exactPairs are the pairs a MID in the end-of-data reply or a Message-ID

@@ -23,17 +23,16 @@ type Stream struct {
 	emit func(*smtpstate.Record)
 	keep bool // fill the Result's per-record maps (Match)
 
-	lg       *Log
-	m        *matcher
-	res      *Result
-	pend     []*smtpstate.Record // in arrival order
-	windows  int
-	zoneFrom int
-	forced   int
-	lastEnd  time.Time // the latest session end seen
-	maxWait  int       // the most sessions waiting at once
-	retryAt  int       // waiting sessions at which to try fixing the zone again
-	byAddr   map[string]*addrConns
+	lg      *Log
+	m       *matcher
+	res     *Result
+	pend    []*smtpstate.Record // in arrival order
+	windows int
+	forced  int
+	lastEnd time.Time // the latest session end seen
+	maxWait int       // the most sessions waiting at once
+	retryAt int       // waiting sessions at which to try fixing the zone again
+	byAddr  map[string]*addrConns
 
 	// Window is how many sessions wait before a window is matched (at
 	// most 4× that many wait when SYNs come faster than a Horizon allows).
@@ -86,9 +85,6 @@ func (s *Stream) Close() (*Result, *Log) {
 	s.batch(true)
 	return s.res, s.lg
 }
-
-// Log is the log read (nil before the first window).
-func (s *Stream) Log() *Log { return s.lg }
 
 // Result is what matching found so far (nil before the first window).
 func (s *Stream) Result() *Result { return s.res }
