@@ -114,12 +114,15 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	prepare := func(r *smtpstate.Record) any { classify(r, params); return pr.prepare(r) }
 	emit := pr.emit
 	var es *esaStream
-	var ss *streamESA
+	var ss *liveESA // --stream: matched as they end, as live does
 	var tzErr error // a bad --esa-tz is reported, but the sessions are still printed
 	if *of.stream && len(*esaLogs) > 0 {
-		if ss, tzErr = newStreamESA(*esaLogs, *esaTZ, pr); ss != nil {
+		if ss, tzErr = newLiveESA(*esaLogs, *esaTZ, esalog.DefaultHorizon, false); ss != nil {
 			prepare = func(r *smtpstate.Record) any { classify(r, params); return r }
-			emit = func(v any) { ss.add(v.(*smtpstate.Record)) }
+			emit = func(v any) {
+				ss.add(v.(*smtpstate.Record))
+				pr.records(ss.poll(ss.present(), false))
+			}
 		}
 	} else if len(*esaLogs) > 0 || *icid != "" || *mid != "" {
 		if es, tzErr = newESAStream(*esaLogs, *esaTZ, *icid, *mid, pr, strings.EqualFold(*tz, "esa")); es != nil {
@@ -148,9 +151,11 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		writeHeapProfile(*memProfile, stderr)
 	}
 	if ss != nil {
-		summary, esaErr := ss.close()
-		code := outcome(stderr, pr.finish(stdout, stderr, *quiet, summary), readErr)
-		if esaErr != nil {
+		pr.records(ss.poll(ss.present(), true))
+		var summary strings.Builder
+		ss.summary(&summary)
+		code := outcome(stderr, pr.finish(stdout, stderr, *quiet, summary.String()), readErr)
+		if esaErr := ss.readErr; esaErr != nil {
 			fmt.Fprintf(stderr, "smtpcap: %v\n", esaErr)
 			code = max(code, exitError)
 		}

@@ -143,18 +143,24 @@ func (e *esaStream) close() (esaMatch, error) {
 	if e.icid == "" && e.mid == "" {
 		return m, err
 	}
-	what := "ICID " + e.icid
-	if e.icid == "" {
-		what = "MID " + e.mid
+	e.lookup()
+	return m, errors.Join(err, selectionErr(e.icid, e.mid, e.target, e.selected))
+}
+
+// selectionErr says why --icid/--mid selected nothing: the log does not
+// hold it (c nil), or no session matched it (n 0).
+func selectionErr(icid, mid string, c *esalog.Conn, n int) error {
+	what := "ICID " + icid
+	if icid == "" {
+		what = "MID " + mid
 	}
-	switch c := e.target; {
-	case !e.lookup():
-		err = errors.Join(err, fmt.Errorf("%s is not in the ESA log", what))
-	case e.selected == 0:
-		c = e.target
-		err = errors.Join(err, fmt.Errorf("%s is in the ESA log (%s, %s %s) but no capture session matches it", what, connName(c), c.Start.Format("Jan _2 15:04:05"), c.Addr))
+	switch {
+	case c == nil:
+		return fmt.Errorf("%s is not in the ESA log", what)
+	case n == 0:
+		return fmt.Errorf("%s is in the ESA log (%s, %s %s) but no capture session matches it", what, connName(c), c.Start.Format("Jan _2 15:04:05"), c.Addr)
 	}
-	return m, err
+	return nil
 }
 
 func summary(res *esalog.Result, lg *esalog.Log) string {
@@ -256,7 +262,6 @@ func matchESA(records []*smtpstate.Record, files []string, tz string) (esaMatch,
 	if err != nil {
 		return esaMatch{}, err
 	}
-	e.pr = nil
 	for _, r := range records {
 		e.add(r)
 	}
@@ -270,25 +275,18 @@ func selectRecords(rs []*smtpstate.Record, res *esalog.Result, icid, mid string)
 	if icid == "" && mid == "" {
 		return rs, nil
 	}
-	what := "ICID " + icid
-	if icid == "" {
-		what = "MID " + mid
-	}
 	var c *esalog.Conn
 	if res != nil {
 		c = res.Find(icid, mid)
 	}
-	if c == nil {
-		return nil, fmt.Errorf("%s is not in the ESA log", what)
-	}
 	var out []*smtpstate.Record
 	for _, r := range rs {
-		if selects(r, c) {
+		if c != nil && selects(r, c) {
 			out = append(out, r)
 		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s is in the ESA log (%s, %s %s) but no capture session matches it", what, connName(c), c.Start.Format("Jan _2 15:04:05"), c.Addr)
+	if err := selectionErr(icid, mid, c, len(out)); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -355,81 +353,3 @@ var esaWindow = esalog.DefaultWindow
 
 // esaMaxLines is --max-log-lines: the ESA log lines held at most.
 var esaMaxLines = esalog.DefaultMaxLines
-
-// streamESA is --esa-log with --stream: sessions come in the order they
-// end, so they are matched as live does (esalog.Live: once their SYN is
-// esalog.DefaultHorizon older than the latest session end seen), against
-// the logs read once, and written as soon as matched.
-type streamESA struct {
-	lm      *esalog.Live
-	files   []string
-	lg      *esalog.Log
-	readErr error
-	pr      *printer
-	latest  time.Time
-}
-
-func newStreamESA(files []string, tz string, pr *printer) (*streamESA, error) {
-	loc, err := parseZone(tz)
-	if err != nil {
-		return nil, fmt.Errorf("--esa-tz %w", err)
-	}
-	return &streamESA{lm: esalog.NewLive(files, esalog.MatchOptions{Zone: loc}), files: files, pr: pr}, nil
-}
-
-// load reads the logs, around the first session, once.
-func (e *streamESA) load(first time.Time) {
-	if e.lg != nil {
-		return
-	}
-	e.lg, e.readErr = esalog.ReadFiles(e.files, esalog.Options{Year: first.Year(), MaxLines: esaMaxLines,
-		From: first.Add(-24 * time.Hour), To: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)})
-	e.lm.Retain = 100 * 365 * 24 * time.Hour // read once: keep every line
-	byFile := map[string][]*esalog.Line{}
-	for _, l := range e.lg.Lines {
-		byFile[l.File] = append(byFile[l.File], l)
-	}
-	for _, f := range e.lg.Files {
-		off, ok := e.lg.Offsets[f]
-		e.lm.Feed(f, byFile[f], off, ok)
-	}
-}
-
-func (e *streamESA) add(r *smtpstate.Record) {
-	e.load(r.TS.Time)
-	e.lm.Add(r)
-	if r.EndTS.After(e.latest) {
-		e.latest = r.EndTS.Time
-	}
-	e.print(e.lm.Match(e.latest, false))
-}
-
-func (e *streamESA) print(rs []*smtpstate.Record) {
-	for _, r := range rs {
-		if v := e.pr.prepare(r); v != nil {
-			e.pr.emit(v)
-		}
-	}
-}
-
-// close writes the sessions still waiting and says what matching found.
-func (e *streamESA) close() (string, error) {
-	e.load(time.Now())
-	e.print(e.lm.Match(e.latest, true))
-	var b strings.Builder
-	fmt.Fprintf(&b, "ESA log: %d files, %d lines kept", len(e.lg.Files), len(e.lg.Lines))
-	if e.lg.Broken > 0 {
-		fmt.Fprintf(&b, ", %d unreadable (first: %v)", e.lg.Broken, e.lg.Errors[0])
-	}
-	z := e.lm.Zone
-	fmt.Fprintf(&b, "\nESA zone: UTC%s (%s)", fmtOffset(z.Offset), z.Source)
-	if z.Skew != 0 {
-		fmt.Fprintf(&b, ", appliance clock %+.1fs from the capture's", z.Skew)
-	}
-	fmt.Fprintf(&b, "\nESA match (streamed): %d sessions matched", e.lm.Matched)
-	if e.lm.Ambiguous > 0 {
-		fmt.Fprintf(&b, " (%d ambiguous, marked ? on their lines)", e.lm.Ambiguous)
-	}
-	fmt.Fprintf(&b, ", %d capture sessions without a log connection\n", e.lm.Unmatched)
-	return b.String(), e.readErr
-}

@@ -110,7 +110,7 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var esa *liveESA
 	if len(*lf.esaLogs) > 0 {
-		if esa, err = newLiveESA(*lf.esaLogs, *lf.esaTZ, *lf.esaWait); err != nil {
+		if esa, err = newLiveESA(*lf.esaLogs, *lf.esaTZ, *lf.esaWait, true); err != nil {
 			return fail(exitUsage, "%v", err)
 		}
 	}

@@ -191,6 +191,24 @@ func (l *liveLab) live(ns string, argv0 []string, args ...string) *liveProc {
 	return r
 }
 
+// terminate sends every run SIGTERM and requires each to exit 143 within d.
+func terminate(t *testing.T, runs map[string]*liveProc, d time.Duration) {
+	t.Helper()
+	for _, r := range runs {
+		require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
+	}
+	for name, r := range runs {
+		select {
+		case err := <-r.done:
+			ee, ok := err.(*exec.ExitError)
+			require.True(t, ok, "%s: %v\n%s", name, err, r.errText())
+			require.Equal(t, 143, ee.ExitCode(), "%s: %s", name, r.errText())
+		case <-time.After(d):
+			t.Fatalf("%s: still running %v after SIGTERM", name, d)
+		}
+	}
+}
+
 func (r *liveProc) errText() string { r.mu.Lock(); defer r.mu.Unlock(); return r.stderr.String() }
 
 // byPort is the verdict of every streamed session, by client port.
@@ -365,18 +383,8 @@ func TestLiveCapture(t *testing.T) {
 	require.Equal(t, false, last["final"])
 	require.Equal(t, float64(1), last["open"], "open sessions in %v", last)
 
-	for _, r := range runs {
-		require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
-	}
+	terminate(t, runs, 5*time.Second)
 	for name, r := range runs {
-		select {
-		case err := <-r.done:
-			ee, ok := err.(*exec.ExitError)
-			require.True(t, ok, "%s: %v\n%s", name, err, r.errText())
-			require.Equal(t, 143, ee.ExitCode(), "%s: %s", name, r.errText())
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s: still running 5 s after SIGTERM", name)
-		}
 		got := r.byPort()
 		for p := range got {
 			if p < 40001 || p > 40005 {
@@ -604,18 +612,7 @@ func TestLiveLossAccounting(t *testing.T) {
 	cancel()
 	require.NoError(t, err, "smtp-source: %s", out)
 	time.Sleep(time.Second)
-	for _, r := range runs {
-		require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
-	}
-	for name, r := range runs {
-		select {
-		case err := <-r.done:
-			ee, ok := err.(*exec.ExitError)
-			require.True(t, ok && ee.ExitCode() == 143, "%s: %v\n%s", name, err, r.errText())
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: still running 10 s after SIGTERM", name)
-		}
-	}
+	terminate(t, runs, 10*time.Second)
 	require.NoError(t, td.Process.Signal(syscall.SIGINT))
 	_ = td.Wait()
 	require.Contains(t, tdErr.String(), "\n0 packets dropped by kernel", "the reference capture must be complete")
